@@ -1,0 +1,8 @@
+//! keybill's black-box test suite: one binary, so it links once.
+//! Tests that need a server spawn the real `keybill` binary on port 0.
+
+mod cli;
+mod helpers;
+mod policy_rules;
+mod policy_table;
+mod serve;
