@@ -3,10 +3,15 @@
 use std::io::Write;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use chrono::Utc;
+use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::config::Config;
-use crate::policy::{self, AddOn, PermissionSet, Tier};
+use crate::error::Error;
+use crate::policy::{self, AddOn, Item, PermissionSet, Tier};
+use crate::store::audit::Actor;
+use crate::store::{self, staff::Role, DbUrl, Store};
+use crate::validate;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -26,12 +31,46 @@ pub struct Cli {
 pub enum Command {
     /// Serve the admin pages, portal, JSON API and check endpoint (the default).
     Serve,
+    /// Apply pending database migrations (every command does this first).
+    Migrate,
+    /// Manage staff members.
+    #[command(subcommand)]
+    Staff(StaffCommand),
     /// Print the tier, list price and throttle of a permission set.
     Quote {
         /// Permission names (`ReadAll Comm` or `ReadAll,Comm`).
         #[arg(required = true, value_name = "PERMISSION")]
         permissions: Vec<String>,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum StaffCommand {
+    /// Add a staff member; prints the generated password alone on stdout.
+    Add {
+        email: String,
+        #[arg(long, value_enum)]
+        role: RoleArg,
+    },
+    /// Issue a new API token; prints it alone on stdout.
+    Token { email: String },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum RoleArg {
+    Admin,
+    Billing,
+    Support,
+}
+
+impl From<RoleArg> for Role {
+    fn from(r: RoleArg) -> Role {
+        match r {
+            RoleArg::Admin => Role::Admin,
+            RoleArg::Billing => Role::Billing,
+            RoleArg::Support => Role::Support,
+        }
+    }
 }
 
 /// A command's failure: exit 2 for bad usage or input, 1 for anything else.
@@ -55,6 +94,29 @@ impl CliError {
             message: message.into(),
         }
     }
+}
+
+impl From<Error> for CliError {
+    /// Refusals of the input exit 2; failures of the system exit 1.
+    fn from(e: Error) -> Self {
+        match e {
+            Error::Invalid { .. } | Error::Conflict { .. } | Error::NotFound(_) => {
+                CliError::input(e.to_string())
+            }
+            other => CliError::other(other.to_string()),
+        }
+    }
+}
+
+/// Opens the database named by the configuration and applies pending migrations.
+fn open_store(config: &Config) -> Result<Store, CliError> {
+    DbUrl::parse(&config.database_url).map_err(CliError::input)?;
+    Store::open(&config.database_url).map_err(CliError::other)
+}
+
+fn print_secret(secret: &str) {
+    println!("{secret}");
+    std::io::stdout().flush().ok();
 }
 
 /// Parses the command line, runs the command, and maps the outcome to an exit status
@@ -81,31 +143,72 @@ fn init_tracing() {
 }
 
 pub fn run(cli: Cli) -> Result<(), CliError> {
-    match cli.command.unwrap_or(Command::Serve) {
-        Command::Serve => crate::web::serve(cli.config).map_err(|e| CliError::other(e.to_string())),
-        Command::Quote { permissions } => {
-            let line = quote_line(&permissions)?;
-            println!("{line}");
+    let command = cli.command.unwrap_or(Command::Serve);
+    // Input is checked before the database is opened, so a typo costs nothing.
+    let quote_set = match &command {
+        Command::Quote { permissions } => Some(parse_permission_args(permissions)?),
+        _ => None,
+    };
+    let store = open_store(&cli.config)?;
+    let now = Utc::now();
+    match command {
+        Command::Serve => {
+            crate::web::serve(cli.config, store).map_err(|e| CliError::other(e.to_string()))
+        }
+        Command::Migrate => {
+            eprintln!(
+                "keybill: {} schema is up to date",
+                store.url().backend_name()
+            );
+            Ok(())
+        }
+        Command::Staff(StaffCommand::Add { email, role }) => {
+            let email = validate::email("email", &email)?;
+            let (_, password) =
+                store::staff::add(&mut *store.conn()?, &email, role.into(), &Actor::cli(), now)?;
+            print_secret(&password);
+            Ok(())
+        }
+        Command::Staff(StaffCommand::Token { email }) => {
+            let email = validate::email("email", &email)?;
+            let token = store::staff::issue_token(&mut *store.conn()?, &email, &Actor::cli(), now)?;
+            print_secret(&token);
+            Ok(())
+        }
+        Command::Quote { .. } => {
+            let set = quote_set.unwrap_or_default();
+            let tier = Tier::of(set);
+            let book = store::prices::book(&mut *store.conn()?, None)?;
+            let price = book
+                .monthly(Item::Tier(tier), now.date_naive())
+                .ok_or_else(|| {
+                    CliError::other(format!("the price book has no price for {tier}"))
+                })?;
+            println!("{}", quote_line(set, price));
             std::io::stdout().flush().ok();
             Ok(())
         }
     }
 }
 
-/// `basic  15.00 USD/location/month  1 request per 1 s`, plus the add-ons if any.
-pub fn quote_line(names: &[String]) -> Result<String, CliError> {
-    let set = PermissionSet::parse_names(
+/// Permission names from arguments (`ReadAll Comm` or `ReadAll,Comm`).
+fn parse_permission_args(names: &[String]) -> Result<PermissionSet, CliError> {
+    PermissionSet::parse_names(
         names
             .iter()
             .flat_map(|n| n.split(','))
             .filter(|n| !n.trim().is_empty()),
     )
-    .map_err(|e| CliError::input(e.to_string()))?;
+    .map_err(|e| CliError::input(e.to_string()))
+}
+
+/// `basic  15.00 USD/location/month  1 request per 1 s`, plus the add-ons if any.
+pub fn quote_line(set: PermissionSet, list_price: crate::money::Money) -> String {
     let tier = Tier::of(set);
     let mut line = format!(
         "{}  {} USD/location/month  {}",
         tier,
-        tier.default_list_price(),
+        list_price,
         policy::describe_interval(policy::remote_throttle(set))
     );
     let add_ons: Vec<&str> = AddOn::of(set).map(AddOn::as_str).collect();
@@ -115,5 +218,5 @@ pub fn quote_line(names: &[String]) -> Result<String, CliError> {
             add_ons.join(", ")
         ));
     }
-    Ok(line)
+    line
 }

@@ -1,12 +1,19 @@
 //! keybill: the back-office for selling API access.
 //!
-//! - [`policy`]: the permission table, request parsing, tiers, throttles (pure).
-//! - [`money`]: the Money type and its one rounding rule (pure).
-//! - [`web`]: the actix-web application.
-//! - [`cli`] and [`config`]: the `keybill` command line and its settings.
+//! Pure domain modules (no I/O): [`policy`], [`money`], [`calendar`], [`ledger`],
+//! [`pricing`]. Around them: [`store`] (diesel, SQLite and PostgreSQL), [`web`]
+//! (actix-web: pages, JSON API), [`cli`] and [`config`].
 
+pub mod calendar;
 pub mod cli;
 pub mod config;
+pub mod error;
+pub mod ids;
+pub mod ledger;
 pub mod money;
 pub mod policy;
+pub mod pricing;
+pub mod secrets;
+pub mod store;
+pub mod validate;
 pub mod web;

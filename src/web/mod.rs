@@ -1,12 +1,39 @@
 //! The actix-web application: pages, JSON API and the check endpoint.
 
+pub mod api;
 mod pages;
 
 use std::net::TcpListener;
 
 use actix_web::{middleware, web, App, HttpResponse, HttpServer};
+use chrono::Utc;
 
 use crate::config::Config;
+use crate::error::Error;
+use crate::store::{self, Db, Store};
+
+/// What every handler can reach.
+pub struct AppState {
+    pub store: Store,
+    pub config: Config,
+}
+
+impl AppState {
+    /// Runs blocking database work on the blocking pool, off the async workers.
+    pub async fn db<T, F>(&self, f: F) -> Result<T, Error>
+    where
+        F: FnOnce(&mut Db) -> Result<T, Error> + Send + 'static,
+        T: Send + 'static,
+    {
+        let store = self.store.clone();
+        web::block(move || {
+            let mut conn = store.conn()?;
+            f(&mut conn)
+        })
+        .await
+        .map_err(|e| Error::Internal(format!("blocking task failed: {e}")))?
+    }
+}
 
 /// Security headers on every answer (pages carry no inline script).
 fn security_headers() -> middleware::DefaultHeaders {
@@ -24,7 +51,8 @@ fn security_headers() -> middleware::DefaultHeaders {
 /// Registers every route; shared by `serve` and nothing else, so tests exercise the
 /// same app through the real binary.
 fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/healthz", web::get().to(healthz))
+    cfg.configure(api::routes)
+        .route("/healthz", web::get().to(healthz))
         .route("/static/app.css", web::get().to(pages::stylesheet))
         .route("/", web::get().to(pages::home));
 }
@@ -35,15 +63,34 @@ async fn healthz() -> HttpResponse {
 
 /// Binds, prints `keybill: listening on http://ADDR` on stderr (tests read the port
 /// from it when they bind port 0), and serves until SIGINT or SIGTERM.
-pub fn serve(config: Config) -> std::io::Result<()> {
+pub fn serve(config: Config, store: Store) -> std::io::Result<()> {
+    // The first start of an empty database creates the first admin and prints its
+    // password once, alone on stdout.
+    let created = store
+        .conn()
+        .and_then(|mut c| store::staff::ensure_initial_admin(&mut c, Utc::now()))
+        .map_err(|e| std::io::Error::other(e.to_string()))?;
+    if let Some(password) = created {
+        eprintln!(
+            "keybill: created {} (role admin); its password follows, shown once",
+            store::staff::INITIAL_ADMIN
+        );
+        println!("{password}");
+    }
     let listener = TcpListener::bind(config.bind)?;
     let addr = listener.local_addr()?;
+    let state = web::Data::new(AppState { store, config });
     actix_web::rt::System::new().block_on(async move {
-        let server = HttpServer::new(|| App::new().wrap(security_headers()).configure(routes))
-            .listen(listener)?
-            .shutdown_timeout(10)
-            .disable_signals()
-            .run();
+        let server = HttpServer::new(move || {
+            App::new()
+                .app_data(state.clone())
+                .wrap(security_headers())
+                .configure(routes)
+        })
+        .listen(listener)?
+        .shutdown_timeout(10)
+        .disable_signals()
+        .run();
         // Handlers are registered before the address is announced, so a signal sent
         // right after start-up still shuts down gracefully.
         let stop = shutdown_signal()?;

@@ -1,6 +1,9 @@
 //! keybill's black-box test suite: one binary, so it links once.
 //! Tests that need a server spawn the real `keybill` binary on port 0.
 
+mod api_accounts;
+mod api_auth;
+mod api_keys;
 mod cli;
 mod helpers;
 mod policy_rules;

@@ -1,0 +1,17 @@
+DROP TABLE outbox;
+DROP TABLE number_series;
+DROP TABLE credit_notes;
+DROP TABLE payments;
+DROP TABLE invoice_lines;
+DROP TABLE invoices;
+DROP TABLE bill_runs;
+DROP TABLE audit_log;
+DROP TABLE staff_tokens;
+DROP TABLE staff;
+DROP TABLE account_prices;
+DROP TABLE list_prices;
+DROP TABLE key_events;
+DROP TABLE keys;
+DROP TABLE locations;
+DROP TABLE accounts;
+DROP TABLE developers;
