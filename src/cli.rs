@@ -6,10 +6,13 @@ use std::process::ExitCode;
 use chrono::Utc;
 use clap::{Parser, Subcommand, ValueEnum};
 
+use crate::calendar::Month;
 use crate::config::Config;
 use crate::error::Error;
+use crate::ids::{AccountId, InvoiceId};
 use crate::policy::{self, AddOn, Item, PermissionSet, Tier};
 use crate::store::audit::Actor;
+use crate::store::invoices;
 use crate::store::{self, staff::Role, DbUrl, Store};
 use crate::validate;
 
@@ -36,6 +39,18 @@ pub enum Command {
     /// Manage staff members.
     #[command(subcommand)]
     Staff(StaffCommand),
+    /// Bill a month: create or refresh draft invoices (optionally issue them).
+    BillRun {
+        /// The month, `YYYY-MM`; it must have ended in each account's zone.
+        #[arg(long)]
+        month: String,
+        /// Only this account.
+        #[arg(long)]
+        account: Option<i64>,
+        /// Issue the month's drafts afterwards (numbers them, queues the statements).
+        #[arg(long)]
+        issue: bool,
+    },
     /// Print the tier, list price and throttle of a permission set.
     Quote {
         /// Permission names (`ReadAll Comm` or `ReadAll,Comm`).
@@ -149,6 +164,10 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Quote { permissions } => Some(parse_permission_args(permissions)?),
         _ => None,
     };
+    let bill_month = match &command {
+        Command::BillRun { month, .. } => Some(Month::parse(month).map_err(CliError::input)?),
+        _ => None,
+    };
     let store = open_store(&cli.config)?;
     let now = Utc::now();
     match command {
@@ -175,6 +194,10 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
             print_secret(&token);
             Ok(())
         }
+        Command::BillRun { account, issue, .. } => {
+            let month = bill_month.expect("parsed above");
+            bill_run(&store, &cli.config, month, account.map(AccountId), issue)
+        }
         Command::Quote { .. } => {
             let set = quote_set.unwrap_or_default();
             let tier = Tier::of(set);
@@ -188,6 +211,85 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
             std::io::stdout().flush().ok();
             Ok(())
         }
+    }
+}
+
+/// `keybill bill-run`: a progress bar on a terminal, plain progress lines otherwise,
+/// and a summary line on stdout.
+fn bill_run(
+    store: &Store,
+    config: &Config,
+    month: Month,
+    account: Option<AccountId>,
+    issue: bool,
+) -> Result<(), CliError> {
+    use std::io::IsTerminal;
+    let mut conn = store.conn()?;
+    let actor = Actor::cli();
+    let bar = std::io::stderr().is_terminal().then(|| {
+        let bar = indicatif::ProgressBar::new(0);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{msg} [{bar:40}] {pos}/{len} accounts ({eta} left)",
+            )
+            .expect("a valid template")
+            .progress_chars("=> "),
+        );
+        bar.set_message(format!("billing {month}"));
+        bar
+    });
+    let mut progress = |done: usize, total: usize| match &bar {
+        Some(bar) => {
+            bar.set_length(total as u64);
+            bar.set_position(done as u64);
+        }
+        None => eprintln!("keybill: billed {done}/{total} accounts"),
+    };
+    let summary = invoices::bill_run(&mut conn, month, account, &actor, Utc::now(), &mut progress)?;
+    if let Some(bar) = &bar {
+        bar.finish_and_clear();
+    }
+    for (account, why) in &summary.failures {
+        eprintln!("keybill: account {account} not billed: {why}");
+    }
+    let mut line = format!(
+        "bill run {} for {month}: {} accounts, {} invoices ({} created, {} changed, {} unchanged, {} left issued), {} removed, total {} USD",
+        summary.id,
+        summary.accounts,
+        summary.invoice_ids.len(),
+        summary.created,
+        summary.changed,
+        summary.unchanged,
+        summary.untouched,
+        summary.removed,
+        summary.total
+    );
+    if issue {
+        let settings = invoices::StatementSettings {
+            portal_url: config.public_url(),
+        };
+        let mut numbers = Vec::new();
+        for id in &summary.invoice_ids {
+            let view = invoices::get(&mut conn, InvoiceId(*id))?;
+            if view.invoice.status == "draft" {
+                let issued =
+                    invoices::issue(&mut conn, InvoiceId(*id), &settings, &actor, Utc::now())?;
+                numbers.push(issued.invoice.number.unwrap_or_default());
+            }
+        }
+        line.push_str(&format!("; issued {}", numbers.len()));
+        if let (Some(first), Some(last)) = (numbers.first(), numbers.last()) {
+            line.push_str(&format!(" ({first} to {last})"));
+        }
+    }
+    println!("{line}");
+    if summary.failures.is_empty() {
+        Ok(())
+    } else {
+        Err(CliError::other(format!(
+            "{} accounts could not be billed",
+            summary.failures.len()
+        )))
     }
 }
 

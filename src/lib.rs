@@ -4,12 +4,14 @@
 //! [`pricing`]. Around them: [`store`] (diesel, SQLite and PostgreSQL), [`web`]
 //! (actix-web: pages, JSON API), [`cli`] and [`config`].
 
+pub mod billing;
 pub mod calendar;
 pub mod cli;
 pub mod config;
 pub mod error;
 pub mod ids;
 pub mod ledger;
+pub mod mail;
 pub mod money;
 pub mod policy;
 pub mod pricing;

@@ -1,10 +1,24 @@
 //! The database: one connection type over SQLite and PostgreSQL, a pool, embedded
 //! migrations, and the queries of each aggregate (one module per aggregate).
 
+/// Runs the same diesel code on the concrete connection of either backend, for the
+/// statements the multi-backend connection does not cover (batch inserts, upserts,
+/// row locks). The body is compiled once per backend.
+macro_rules! on_backend {
+    ($conn:expr, |$c:ident| $body:expr) => {
+        match $conn {
+            $crate::store::Db::Sqlite($c) => $body,
+            $crate::store::Db::Postgres($c) => $body,
+        }
+    };
+}
+
 pub mod accounts;
 pub mod audit;
 pub mod developers;
+pub mod invoices;
 pub mod keys;
+pub mod outbox;
 pub mod prices;
 pub mod schema;
 pub mod staff;

@@ -3,7 +3,9 @@
 
 mod api_accounts;
 mod api_auth;
+mod api_billing;
 mod api_keys;
+mod billing_props;
 mod cli;
 mod helpers;
 mod policy_rules;

@@ -1,6 +1,7 @@
 //! The staff JSON API under `/api/v1` (CONTRACT section 6).
 
 mod auth;
+mod billing;
 pub mod error;
 
 use actix_web::error::{JsonPayloadError, PathError, QueryPayloadError};
@@ -70,6 +71,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route("/price-book", web::post().to(set_list_price))
             .route("/price-book", web::get().to(list_price_book))
             .route("/audit", web::get().to(list_audit))
+            .configure(billing::routes)
             .default_service(web::to(|req: HttpRequest| async move {
                 Err::<HttpResponse, _>(ApiError::not_found(format!(
                     "no route {} {}",

@@ -1,0 +1,76 @@
+//! Emails: what keybill sends, rendered from templates (subject, text, HTML).
+
+use askama::Template;
+
+use crate::money::Money;
+
+/// An email ready for the outbox.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutgoingEmail {
+    /// `statement`, `reminder`, `invite`, `reset`.
+    pub kind: &'static str,
+    pub recipient: String,
+    pub subject: String,
+    pub text: String,
+    pub html: String,
+}
+
+/// One line of a statement, with its arithmetic.
+#[derive(Debug, Clone)]
+pub struct StatementLine {
+    pub location: String,
+    pub item: String,
+    pub days: i64,
+    pub days_in_month: i64,
+    pub monthly_price: Money,
+    pub periods: String,
+    pub amount: Money,
+}
+
+/// What a statement shows.
+#[derive(Debug, Clone)]
+pub struct Statement {
+    pub account_name: String,
+    pub recipient: String,
+    pub number: String,
+    pub month: String,
+    pub total: Money,
+    pub lines: Vec<StatementLine>,
+    pub portal_url: String,
+    pub due_date: String,
+}
+
+#[derive(Template)]
+#[template(path = "email/statement.txt")]
+struct StatementText<'a> {
+    s: &'a Statement,
+}
+
+#[derive(Template)]
+#[template(path = "email/statement.html")]
+struct StatementHtml<'a> {
+    s: &'a Statement,
+}
+
+impl Statement {
+    pub fn subject(&self) -> String {
+        format!(
+            "Statement {} for {}: ${} USD",
+            self.number, self.month, self.total
+        )
+    }
+
+    pub fn render(&self) -> OutgoingEmail {
+        OutgoingEmail {
+            kind: "statement",
+            recipient: self.recipient.clone(),
+            subject: self.subject(),
+            text: StatementText { s: self }
+                .render()
+                .expect("statement text template renders"),
+            html: StatementHtml { s: self }
+                .render()
+                .expect("statement HTML template renders"),
+        }
+    }
+}
