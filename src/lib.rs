@@ -9,6 +9,7 @@ pub mod calendar;
 pub mod cli;
 pub mod config;
 pub mod error;
+pub mod gate;
 pub mod ids;
 pub mod ledger;
 pub mod mail;

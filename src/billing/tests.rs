@@ -231,7 +231,13 @@ fn the_month_is_counted_in_the_account_zone() {
     // Enabled 2026-03-31 20:00 in Chicago = 2026-04-01 01:00 UTC.
     let on = local("America/Chicago", 2026, 3, 31, 20, 0);
     let k = key(1, "Comm", L1, &[(on, Change::Enabled)]);
-    let chicago = run("America/Chicago", "2026-03", std::slice::from_ref(&k), &list_book()).unwrap();
+    let chicago = run(
+        "America/Chicago",
+        "2026-03",
+        std::slice::from_ref(&k),
+        &list_book(),
+    )
+    .unwrap();
     assert_eq!(
         (chicago.lines[0].days, chicago.lines[0].amount.to_string()),
         (1, "0.48".into())

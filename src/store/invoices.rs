@@ -545,21 +545,9 @@ fn run_chunk(
             .filter(invoices::status.ne("void"))
             .select(InvoiceRow::as_select())
             .load(conn)?;
-        let mut existing: HashMap<i64, InvoiceRow> =
-            existing.into_iter().map(|i| (i.account_id, i)).collect();
-        for c in &computed {
-            apply(
-                conn,
-                month,
-                c,
-                existing.remove(&c.account),
-                run_id,
-                actor,
-                now,
-                summary,
-            )?;
-        }
-        Ok(())
+        write_chunk(
+            conn, month, &computed, existing, run_id, actor, now, summary,
+        )
     })
 }
 
@@ -630,12 +618,13 @@ fn line_rows(c: &Computed) -> Vec<LineRow> {
         .collect()
 }
 
-fn insert_lines(conn: &mut Db, invoice: i64, lines: &[LineRow]) -> Result<()> {
+/// Inserts lines of any number of invoices in multi-row statements.
+fn insert_lines(conn: &mut Db, lines: &[(i64, LineRow)]) -> Result<()> {
     let values: Vec<_> = lines
         .iter()
-        .map(|l| {
+        .map(|(invoice, l)| {
             (
-                invoice_lines::invoice_id.eq(invoice),
+                invoice_lines::invoice_id.eq(*invoice),
                 invoice_lines::position.eq(l.position),
                 invoice_lines::location_id.eq(l.location_id),
                 invoice_lines::location_name.eq(&l.location_name),
@@ -649,7 +638,7 @@ fn insert_lines(conn: &mut Db, invoice: i64, lines: &[LineRow]) -> Result<()> {
         })
         .collect();
     // Batches keep each statement well under SQLite's bound-parameter limit.
-    for batch in values.chunks(500) {
+    for batch in values.chunks(1000) {
         on_backend!(&mut *conn, |c| diesel::insert_into(invoice_lines::table)
             .values(batch)
             .execute(c))?;
@@ -693,104 +682,128 @@ fn changes(
     })
 }
 
+/// Writes one chunk's invoices: new drafts and their lines in multi-row statements,
+/// redrafts and removals one by one (they are the exception), and nothing at all for
+/// unchanged inputs or for invoices that are no longer drafts.
 #[allow(clippy::too_many_arguments)]
-fn apply(
+fn write_chunk(
     conn: &mut Db,
     month: Month,
-    c: &Computed,
-    existing: Option<InvoiceRow>,
+    computed: &[Computed],
+    existing: Vec<InvoiceRow>,
     run_id: i64,
     actor: &Actor,
     now: DateTime<Utc>,
     summary: &mut RunSummary,
 ) -> Result<()> {
-    let new_lines = line_rows(c);
-    let total = c.charges.as_ref().map_or(Money::ZERO, |ch| ch.total);
-    match existing {
-        Some(inv) if inv.status != "draft" => {
-            summary.untouched += 1;
-            summary.invoice_ids.push(inv.id);
-        }
-        Some(inv) if inv.inputs_digest == c.digest => {
-            summary.unchanged += 1;
-            summary.total += inv.total();
-            summary.invoice_ids.push(inv.id);
-        }
-        Some(inv) if c.charges.is_none() => {
-            diesel::delete(invoice_lines::table.filter(invoice_lines::invoice_id.eq(inv.id)))
-                .execute(conn)?;
-            diesel::delete(invoices::table.find(inv.id)).execute(conn)?;
-            audit::record(
-                conn,
-                now,
-                actor,
-                "invoice.remove_draft",
-                ("invoice", Some(inv.id)),
-                Some(&inv),
-                None::<&()>,
-            )?;
-            summary.removed += 1;
-        }
-        Some(inv) => {
-            let old_lines = lines_of(conn, inv.id)?;
-            if old_lines == new_lines && inv.total_cents == total.cents() {
-                // Different inputs, same invoice (e.g. a toggle inside a billed day).
-                diesel::update(invoices::table.find(inv.id))
-                    .set(invoices::inputs_digest.eq(&c.digest))
-                    .execute(conn)?;
+    let mut existing: HashMap<i64, InvoiceRow> =
+        existing.into_iter().map(|i| (i.account_id, i)).collect();
+    let mut fresh: Vec<&Computed> = Vec::new();
+    let mut new_lines: Vec<(i64, LineRow)> = Vec::new();
+    for c in computed {
+        let total = c.charges.as_ref().map_or(Money::ZERO, |ch| ch.total);
+        match existing.remove(&c.account) {
+            Some(inv) if inv.status != "draft" => {
+                summary.untouched += 1;
+                summary.invoice_ids.push(inv.id);
+            }
+            Some(inv) if inv.inputs_digest == c.digest => {
                 summary.unchanged += 1;
-            } else {
-                let diff = changes(&old_lines, &new_lines, inv.total_cents, total.cents());
+                summary.total += inv.total();
+                summary.invoice_ids.push(inv.id);
+            }
+            Some(inv) if c.charges.is_none() => {
                 diesel::delete(invoice_lines::table.filter(invoice_lines::invoice_id.eq(inv.id)))
                     .execute(conn)?;
-                insert_lines(conn, inv.id, &new_lines)?;
-                diesel::update(invoices::table.find(inv.id))
-                    .set((
-                        invoices::total_cents.eq(total.cents()),
-                        invoices::inputs_digest.eq(&c.digest),
-                        invoices::revision.eq(inv.revision + 1),
-                        invoices::changes_json.eq(diff.to_string()),
-                        invoices::bill_run_id.eq(run_id),
-                        invoices::updated_at.eq(to_db(now)),
-                    ))
-                    .execute(conn)?;
+                diesel::delete(invoices::table.find(inv.id)).execute(conn)?;
                 audit::record(
                     conn,
                     now,
                     actor,
-                    "invoice.redraft",
+                    "invoice.remove_draft",
                     ("invoice", Some(inv.id)),
+                    Some(&inv),
                     None::<&()>,
-                    Some(&diff),
                 )?;
-                summary.changed += 1;
+                summary.removed += 1;
             }
-            summary.total += total;
-            summary.invoice_ids.push(inv.id);
+            Some(inv) => {
+                let old_lines = lines_of(conn, inv.id)?;
+                let lines = line_rows(c);
+                if old_lines == lines && inv.total_cents == total.cents() {
+                    // Different inputs, same invoice (e.g. a toggle inside a billed day).
+                    diesel::update(invoices::table.find(inv.id))
+                        .set(invoices::inputs_digest.eq(&c.digest))
+                        .execute(conn)?;
+                    summary.unchanged += 1;
+                } else {
+                    let diff = changes(&old_lines, &lines, inv.total_cents, total.cents());
+                    diesel::delete(
+                        invoice_lines::table.filter(invoice_lines::invoice_id.eq(inv.id)),
+                    )
+                    .execute(conn)?;
+                    diesel::update(invoices::table.find(inv.id))
+                        .set((
+                            invoices::total_cents.eq(total.cents()),
+                            invoices::inputs_digest.eq(&c.digest),
+                            invoices::revision.eq(inv.revision + 1),
+                            invoices::changes_json.eq(diff.to_string()),
+                            invoices::bill_run_id.eq(run_id),
+                            invoices::updated_at.eq(to_db(now)),
+                        ))
+                        .execute(conn)?;
+                    audit::record(
+                        conn,
+                        now,
+                        actor,
+                        "invoice.redraft",
+                        ("invoice", Some(inv.id)),
+                        None::<&()>,
+                        Some(&diff),
+                    )?;
+                    new_lines.extend(lines.into_iter().map(|l| (inv.id, l)));
+                    summary.changed += 1;
+                }
+                summary.total += total;
+                summary.invoice_ids.push(inv.id);
+            }
+            None if c.charges.is_none() => {}
+            None => fresh.push(c),
         }
-        None if c.charges.is_none() => {}
-        None => {
-            let id: i64 = diesel::insert_into(invoices::table)
-                .values((
+    }
+    let month = month.to_string();
+    for batch in fresh.chunks(500) {
+        let rows: Vec<_> = batch
+            .iter()
+            .map(|c| {
+                (
                     invoices::account_id.eq(c.account),
-                    invoices::month.eq(month.to_string()),
+                    invoices::month.eq(&month),
                     invoices::status.eq("draft"),
                     invoices::currency.eq("USD"),
-                    invoices::total_cents.eq(total.cents()),
+                    invoices::total_cents.eq(c.charges.as_ref().map_or(0, |ch| ch.total.cents())),
                     invoices::inputs_digest.eq(&c.digest),
                     invoices::bill_run_id.eq(run_id),
                     invoices::created_at.eq(to_db(now)),
                     invoices::updated_at.eq(to_db(now)),
-                ))
-                .returning(invoices::id)
-                .get_result(conn)?;
-            insert_lines(conn, id, &new_lines)?;
+                )
+            })
+            .collect();
+        let ids: Vec<(i64, i64)> =
+            on_backend!(&mut *conn, |c| diesel::insert_into(invoices::table)
+                .values(&rows)
+                .returning((invoices::account_id, invoices::id))
+                .get_results(c))?;
+        let ids: HashMap<i64, i64> = ids.into_iter().collect();
+        for c in batch {
+            let id = ids[&c.account];
+            new_lines.extend(line_rows(c).into_iter().map(|l| (id, l)));
             summary.created += 1;
-            summary.total += total;
+            summary.total += c.charges.as_ref().map_or(Money::ZERO, |ch| ch.total);
             summary.invoice_ids.push(id);
         }
     }
-    Ok(())
+    insert_lines(conn, &new_lines)
 }
 
 // ---------------------------------------------------------------------------

@@ -218,6 +218,7 @@ pub fn create(
             now,
         )?;
         let key = get(conn, KeyId(id))?;
+        super::gate::record_change(conn, key.id, now)?;
         audit::record(
             conn,
             now,
@@ -335,6 +336,7 @@ pub fn change(
             ))
             .execute(conn)?;
         let after = get(conn, key)?;
+        super::gate::record_change(conn, key, now)?;
         audit::record(
             conn,
             now,

@@ -247,4 +247,28 @@ diesel::allow_tables_to_appear_in_same_query!(
     credit_notes,
     number_series,
     outbox,
+    key_changes,
+    key_usage,
 );
+
+diesel::table! {
+    key_changes (id) {
+        id -> BigInt,
+        key_id -> BigInt,
+        changed_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    key_usage (key_id, day) {
+        key_id -> BigInt,
+        day -> Date,
+        allowed -> BigInt,
+        denied -> BigInt,
+        throttled -> BigInt,
+        unauthorized -> BigInt,
+    }
+}
+
+diesel::joinable!(key_changes -> keys (key_id));
+diesel::joinable!(key_usage -> keys (key_id));

@@ -1,21 +1,27 @@
 //! The actix-web application: pages, JSON API and the check endpoint.
 
 pub mod api;
+mod authz;
 mod pages;
 
 use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Duration;
 
 use actix_web::{middleware, web, App, HttpResponse, HttpServer};
 use chrono::Utc;
 
 use crate::config::Config;
 use crate::error::Error;
+use crate::gate::shared::SharedThrottle;
+use crate::gate::Gate;
 use crate::store::{self, Db, Store};
 
 /// What every handler can reach.
 pub struct AppState {
     pub store: Store,
     pub config: Config,
+    pub gate: Arc<Gate>,
 }
 
 impl AppState {
@@ -32,6 +38,14 @@ impl AppState {
         })
         .await
         .map_err(|e| Error::Internal(format!("blocking task failed: {e}")))?
+    }
+
+    /// Reloads keys into the gate's index after this server changed them, so the
+    /// check endpoint sees the change before the change's answer is sent.
+    pub async fn refresh_keys(&self, ids: Vec<i64>) -> Result<(), Error> {
+        let rows = self.db(move |c| store::gate::load_keys(c, &ids)).await?;
+        self.gate.index.apply(&rows);
+        Ok(())
     }
 }
 
@@ -57,6 +71,82 @@ fn routes(cfg: &mut web::ServiceConfig) {
         .route("/", web::get().to(pages::home));
 }
 
+/// Loads every key into the gate (at start, and periodically as a safety net).
+fn load_gate(store: &Store, gate: &Gate) -> Result<(), Error> {
+    let mut conn = store.conn()?;
+    gate.index.apply(&store::gate::load_all(&mut conn)?);
+    gate.index
+        .add_developers(&store::gate::developer_hashes(&mut conn)?);
+    Ok(())
+}
+
+/// How often each server looks for key changes made by other servers.
+const CHANGE_POLL: Duration = Duration::from_millis(200);
+/// Changes recorded this recently are read again on every poll: change ids are
+/// handed out before commit, so a slow transaction can commit an id below one
+/// already seen.
+const CHANGE_LOOKBACK: chrono::TimeDelta = chrono::TimeDelta::seconds(10);
+
+/// The server's background work: the change feed, usage flushes, throttle sweeps,
+/// a full reload of the key index every minute.
+fn spawn_background(state: web::Data<AppState>) {
+    let poll = state.clone();
+    actix_web::rt::spawn(async move {
+        let mut last = poll.db(store::gate::last_change).await.unwrap_or(0);
+        let mut ticks: u64 = 0;
+        let mut interval = actix_web::rt::time::interval(CHANGE_POLL);
+        loop {
+            interval.tick().await;
+            ticks += 1;
+            if ticks % 300 == 0 {
+                let (store, gate) = (poll.store.clone(), poll.gate.clone());
+                if let Ok(Err(e)) = web::block(move || load_gate(&store, &gate)).await {
+                    tracing::warn!(error = %e, "key index reload failed");
+                }
+            }
+            let since = crate::store::to_db(Utc::now() - CHANGE_LOOKBACK);
+            let changes = poll
+                .db(move |c| store::gate::changes_since(c, last, since))
+                .await;
+            match changes {
+                Ok(changes) if !changes.is_empty() => {
+                    last = last.max(changes.iter().map(|(id, _)| *id).max().unwrap_or(last));
+                    let mut ids: Vec<i64> = changes.into_iter().map(|(_, key)| key).collect();
+                    ids.sort_unstable();
+                    ids.dedup();
+                    if let Err(e) = poll.refresh_keys(ids).await {
+                        tracing::warn!(error = %e, "key refresh failed");
+                    }
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "change feed unreachable"),
+            }
+        }
+    });
+    let flush = state.clone();
+    actix_web::rt::spawn(async move {
+        let mut interval = actix_web::rt::time::interval(Duration::from_secs(2));
+        loop {
+            interval.tick().await;
+            flush_usage(&flush).await;
+            flush.gate.sweep();
+        }
+    });
+}
+
+/// Writes counted usage; what cannot be written is kept for the next try.
+async fn flush_usage(state: &AppState) {
+    let batch = state.gate.usage.drain();
+    if batch.is_empty() {
+        return;
+    }
+    let kept = batch.clone();
+    if let Err(e) = state.db(move |c| store::gate::add_usage(c, &batch)).await {
+        tracing::warn!(error = %e, "usage not written yet");
+        state.gate.usage.restore(kept);
+    }
+}
+
 async fn healthz() -> HttpResponse {
     HttpResponse::Ok().content_type("text/plain").body("ok")
 }
@@ -77,15 +167,31 @@ pub fn serve(config: Config, store: Store) -> std::io::Result<()> {
         );
         println!("{password}");
     }
+    let shared = config
+        .redis_url
+        .as_deref()
+        .map(SharedThrottle::new)
+        .transpose()
+        .map_err(std::io::Error::other)?;
+    let gate = Arc::new(Gate::new(shared));
+    load_gate(&store, &gate).map_err(|e| std::io::Error::other(e.to_string()))?;
     let listener = TcpListener::bind(config.bind)?;
     let addr = listener.local_addr()?;
-    let state = web::Data::new(AppState { store, config });
+    let state = web::Data::new(AppState {
+        store,
+        config,
+        gate,
+    });
+    let background = state.clone();
     actix_web::rt::System::new().block_on(async move {
+        spawn_background(background);
+        let app_state = state.clone();
         let server = HttpServer::new(move || {
             App::new()
-                .app_data(state.clone())
-                .wrap(security_headers())
-                .configure(routes)
+                .app_data(app_state.clone())
+                // The check endpoint answers gateways, not browsers: no page headers.
+                .configure(authz::routes)
+                .service(web::scope("").wrap(security_headers()).configure(routes))
         })
         .listen(listener)?
         .shutdown_timeout(10)
@@ -101,7 +207,9 @@ pub fn serve(config: Config, store: Store) -> std::io::Result<()> {
             handle.stop(true).await;
         });
         eprintln!("keybill: listening on http://{addr}");
-        server.await
+        let result = server.await;
+        flush_usage(&state).await;
+        result
     })?;
     tracing::info!("shut down cleanly");
     Ok(())

@@ -5,6 +5,7 @@ mod api_accounts;
 mod api_auth;
 mod api_billing;
 mod api_keys;
+mod authz;
 mod billing_props;
 mod cli;
 mod helpers;

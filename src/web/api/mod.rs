@@ -63,6 +63,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route("/keys/{id}", web::get().to(get_key))
             .route("/keys/{id}/events", web::get().to(key_events))
             .route("/keys/{id}/state", web::get().to(key_state))
+            .route("/keys/{id}/usage", web::get().to(key_usage))
             .route("/keys/{id}/permissions", web::put().to(set_permissions))
             .route("/keys/{id}/location", web::put().to(set_location))
             .route("/keys/{id}/enable", web::post().to(enable_key))
@@ -165,6 +166,10 @@ async fn create_developer(
     let (dev, key) = state
         .db(move |c| developers::create(c, input, &actor, now()))
         .await?;
+    state
+        .gate
+        .index
+        .add_developers(std::slice::from_ref(&dev.key_hash));
     let mut answer = developer_json(&dev);
     answer["developer_key"] = json!(key);
     Ok(HttpResponse::Created().json(answer))
@@ -344,6 +349,7 @@ async fn create_key(
     let (key, secret) = state
         .db(move |c| keys::create(c, input, &actor, now()))
         .await?;
+    state.refresh_keys(vec![key.id.0]).await?;
     let mut answer = key_json(&key);
     answer["customer_key"] = json!(secret);
     Ok(HttpResponse::Created().json(answer))
@@ -397,6 +403,38 @@ async fn key_events(who: ApiStaff, state: web::Data<AppState>, id: web::Path<i64
 }
 
 #[derive(Deserialize)]
+struct UsageQuery {
+    days: Option<i64>,
+}
+
+/// `GET /keys/{id}/usage?days=30`: check-endpoint answers per UTC day, newest first.
+async fn key_usage(
+    who: ApiStaff,
+    state: web::Data<AppState>,
+    id: web::Path<i64>,
+    q: web::Query<UsageQuery>,
+) -> ApiResult {
+    who.require(Role::Support)?;
+    let id = KeyId(id.into_inner());
+    let days = q.days.unwrap_or(30);
+    if !(1..=366).contains(&days) {
+        return Err(Error::field("days", "must be 1..366").into());
+    }
+    let since = now().date_naive() - chrono::Duration::days(days - 1);
+    let rows = state
+        .db(move |c| {
+            keys::get(c, id)?;
+            crate::store::gate::usage(c, id, since)
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(
+        rows.iter()
+            .map(|(day, u)| json!({"day": day.to_string(), "allowed": u.allowed, "denied": u.denied, "throttled": u.throttled, "unauthorized": u.unauthorized}))
+            .collect::<Vec<_>>(),
+    ))
+}
+
+#[derive(Deserialize)]
 struct StateQuery {
     at: String,
 }
@@ -437,6 +475,7 @@ async fn change_key(
     let key = state
         .db(move |c| keys::change(c, id, change, at, &note, &actor, now()))
         .await?;
+    state.refresh_keys(vec![key.id.0]).await?;
     Ok(HttpResponse::Ok().json(key_json(&key)))
 }
 

@@ -1,0 +1,2 @@
+DROP TABLE key_usage;
+DROP TABLE key_changes;
