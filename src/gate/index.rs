@@ -2,13 +2,54 @@
 
 use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasherDefault, Hasher};
-use std::sync::{Arc, RwLock};
+use std::sync::RwLock;
 
 use crate::ledger::KeyStatus;
 use crate::policy::PermissionSet;
 use crate::store::gate::GateRow;
 
 pub type Digest = [u8; 32];
+
+/// Fx-style hashing for small integer keys (key ids, days): one multiply per word,
+/// instead of SipHash's flood resistance, which ids chosen by keybill do not need.
+#[derive(Default)]
+pub struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.add(u64::from(*b));
+        }
+    }
+
+    fn write_u64(&mut self, v: u64) {
+        self.add(v);
+    }
+
+    fn write_i64(&mut self, v: i64) {
+        self.add(v as u64);
+    }
+
+    fn write_i32(&mut self, v: i32) {
+        self.add(v as u64);
+    }
+
+    fn write_u32(&mut self, v: u32) {
+        self.add(u64::from(v));
+    }
+}
+
+impl IdHasher {
+    fn add(&mut self, v: u64) {
+        self.0 = (self.0.rotate_left(5) ^ v).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+}
+
+pub type IdMap<K, V> = HashMap<K, V, BuildHasherDefault<IdHasher>>;
 
 /// SHA-256 digests are uniformly random: their first eight bytes are a perfect hash.
 #[derive(Default)]
@@ -31,8 +72,9 @@ impl Hasher for DigestHasher {
 
 type DigestMap<V> = HashMap<Digest, V, BuildHasherDefault<DigestHasher>>;
 
-/// What the gate knows of a key.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// What the gate knows of a key. Small and `Copy`: lookups copy it out of the map
+/// instead of chasing a pointer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct GateKey {
     pub id: i64,
     pub account_id: i64,
@@ -79,13 +121,13 @@ impl GateKey {
 
 #[derive(Default)]
 pub struct KeyIndex {
-    keys: RwLock<DigestMap<Arc<GateKey>>>,
+    keys: RwLock<DigestMap<GateKey>>,
     developers: RwLock<HashSet<Digest, BuildHasherDefault<DigestHasher>>>,
 }
 
 impl KeyIndex {
-    pub fn get(&self, digest: &Digest) -> Option<Arc<GateKey>> {
-        self.keys.read().expect("index lock").get(digest).cloned()
+    pub fn get(&self, digest: &Digest) -> Option<GateKey> {
+        self.keys.read().expect("index lock").get(digest).copied()
     }
 
     pub fn is_developer(&self, digest: &Digest) -> bool {
@@ -102,7 +144,7 @@ impl KeyIndex {
             match keys.get(&digest) {
                 Some(current) if current.version > key.version => {}
                 _ => {
-                    keys.insert(digest, Arc::new(key));
+                    keys.insert(digest, key);
                 }
             }
         }

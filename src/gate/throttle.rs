@@ -1,22 +1,23 @@
 //! Per-key throttles without burst (GCRA with zero tolerance): at most one allowed
 //! request per interval; refused requests do not count.
 
-use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
+
+use super::index::IdMap;
 
 const SHARDS: usize = 64;
 
 /// In-process throttle state: each key's theoretical arrival time (TAT) in
 /// microseconds of the caller's clock.
 pub struct LocalThrottle {
-    shards: Vec<Mutex<HashMap<i64, u64>>>,
+    shards: Vec<Mutex<IdMap<i64, u64>>>,
 }
 
 impl Default for LocalThrottle {
     fn default() -> Self {
         LocalThrottle {
-            shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
+            shards: (0..SHARDS).map(|_| Mutex::new(IdMap::default())).collect(),
         }
     }
 }

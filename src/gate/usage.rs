@@ -1,11 +1,11 @@
 //! Usage counters: counted in memory on the hot path, written to the database in
 //! batches by a background task.
 
-use std::collections::HashMap;
 use std::sync::Mutex;
 
 use chrono::NaiveDate;
 
+use super::index::IdMap;
 use crate::store::gate::Usage;
 
 /// What an answer counts as.
@@ -20,13 +20,13 @@ pub enum Outcome {
 const SHARDS: usize = 16;
 
 pub struct UsageCounters {
-    shards: Vec<Mutex<HashMap<(i64, NaiveDate), Usage>>>,
+    shards: Vec<Mutex<IdMap<(i64, NaiveDate), Usage>>>,
 }
 
 impl Default for UsageCounters {
     fn default() -> Self {
         UsageCounters {
-            shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
+            shards: (0..SHARDS).map(|_| Mutex::new(IdMap::default())).collect(),
         }
     }
 }

@@ -115,7 +115,7 @@ impl<'a> Request<'a> {
         if target.len() > MAX_REQUEST_LEN {
             return Err(Malformed::TooLong);
         }
-        let path = match target.find('?') {
+        let path = match target.bytes().position(|b| b == b'?') {
             Some(q) => &target[..q],
             None => target,
         };

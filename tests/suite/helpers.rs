@@ -55,6 +55,8 @@ fn command(dir: &TempDir, args: &[&str], env: &[(&str, &str)]) -> Command {
 pub struct Server {
     pub child: Child,
     pub base: String,
+    /// Everything the server wrote on stderr so far.
+    pub log: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
     stdout: std::sync::Mutex<mpsc::Receiver<String>>,
 }
 
@@ -75,6 +77,8 @@ impl Server {
             }
         });
         let (addr_tx, addr_rx) = mpsc::channel();
+        let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let log_writer = log.clone();
         std::thread::spawn(move || {
             // The listening line means up; end of stderr before it means the server
             // exited, and its last line says why.
@@ -84,6 +88,7 @@ impl Server {
                     let _ = addr_tx.send(Ok(url.to_owned()));
                 }
                 eprintln!("[server] {line}");
+                log_writer.lock().unwrap().push(line.clone());
                 last = line;
             }
             let _ = addr_tx.send(Err(last));
@@ -96,12 +101,23 @@ impl Server {
         Server {
             child,
             base,
+            log,
             stdout: std::sync::Mutex::new(out_rx),
         }
     }
 
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)
+    }
+
+    /// How many log lines contain `text`.
+    pub fn log_count(&self, text: &str) -> usize {
+        self.log
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|l| l.contains(text))
+            .count()
     }
 
     /// The next line the server printed on stdout (waits up to 5 s).

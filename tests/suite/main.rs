@@ -12,3 +12,4 @@ mod helpers;
 mod policy_rules;
 mod policy_table;
 mod serve;
+mod services;
