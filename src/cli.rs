@@ -32,8 +32,14 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Serve the admin pages, portal, JSON API and check endpoint (the default).
-    Serve,
+    /// Serve the admin pages, JSON API and check endpoint (the default).
+    Serve {
+        /// Load the demo data set first (idempotent).
+        #[arg(long)]
+        demo: bool,
+    },
+    /// Load a small demo data set (idempotent).
+    Demo,
     /// Apply pending database migrations (every command does this first).
     Migrate,
     /// Manage staff members.
@@ -160,7 +166,7 @@ fn init_tracing() {
 }
 
 pub fn run(cli: Cli) -> Result<(), CliError> {
-    let command = cli.command.unwrap_or(Command::Serve);
+    let command = cli.command.unwrap_or(Command::Serve { demo: false });
     // Input is checked before the database is opened, so a typo costs nothing.
     let quote_set = match &command {
         Command::Quote { permissions } => Some(parse_permission_args(permissions)?),
@@ -173,9 +179,13 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
     let store = open_store(&cli.config)?;
     let now = Utc::now();
     match command {
-        Command::Serve => {
+        Command::Serve { demo } => {
+            if demo {
+                load_demo(&store, &cli.config)?;
+            }
             crate::web::serve(cli.config, store).map_err(|e| CliError::other(e.to_string()))
         }
+        Command::Demo => load_demo(&store, &cli.config),
         Command::Migrate => {
             eprintln!(
                 "keybill: {} schema is up to date",
@@ -293,6 +303,25 @@ fn bill_run(
             summary.failures.len()
         )))
     }
+}
+
+fn load_demo(store: &Store, config: &Config) -> Result<(), CliError> {
+    let settings = invoices::StatementSettings {
+        portal_url: config.public_url(),
+    };
+    match crate::demo::load(&mut *store.conn()?, &settings, Utc::now())? {
+        None => eprintln!("keybill: the demo data is already loaded"),
+        Some(l) => eprintln!(
+            "keybill: demo loaded: {} developers, {} practices, {} keys, {} invoices issued ({}), {} drafts for last month",
+            l.developers,
+            l.practices,
+            l.keys,
+            l.issued.len(),
+            l.issued.join(", "),
+            l.drafts
+        ),
+    }
+    Ok(())
 }
 
 /// Permission names from arguments (`ReadAll Comm` or `ReadAll,Comm`).

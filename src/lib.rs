@@ -8,6 +8,7 @@ pub mod billing;
 pub mod calendar;
 pub mod cli;
 pub mod config;
+pub mod demo;
 pub mod error;
 pub mod gate;
 pub mod ids;

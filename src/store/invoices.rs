@@ -56,6 +56,10 @@ impl InvoiceRow {
     pub fn balance(&self) -> Money {
         Money::from_cents(self.total_cents - self.paid_cents)
     }
+
+    pub fn paid(&self) -> Money {
+        Money::from_cents(self.paid_cents)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Serialize)]
@@ -73,6 +77,10 @@ pub struct LineRow {
 }
 
 impl LineRow {
+    pub fn amount(&self) -> Money {
+        Money::from_cents(self.amount_cents)
+    }
+
     /// `[["2026-03-01", "2026-03-10"], ...]`
     pub fn period_pairs(&self) -> Vec<(String, String)> {
         self.periods
@@ -120,6 +128,12 @@ pub struct CreditNote {
     pub number: String,
     pub amount_cents: i64,
     pub created_at: NaiveDateTime,
+}
+
+impl CreditNote {
+    pub fn amount(&self) -> Money {
+        Money::from_cents(self.amount_cents)
+    }
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Serialize)]

@@ -21,7 +21,9 @@ pub mod invoices;
 pub mod keys;
 pub mod outbox;
 pub mod prices;
+pub mod reports;
 pub mod schema;
+pub mod sessions;
 pub mod staff;
 
 use std::time::Duration;
@@ -224,6 +226,14 @@ pub fn from_db(at: NaiveDateTime) -> DateTime<Utc> {
 pub fn write<T>(conn: &mut Db, f: impl FnOnce(&mut Db) -> Result<T, Error>) -> Result<T, Error> {
     use diesel::connection::{AnsiTransactionManager, TransactionManager};
     type Tm = <Db as Connection>::TransactionManager;
+    // Inside another write (a use case composed of use cases, like the demo): a
+    // savepoint, so the outer transaction stays all-or-nothing.
+    if Tm::transaction_manager_status_mut(conn)
+        .transaction_depth()?
+        .is_some()
+    {
+        return conn.transaction(f);
+    }
     match conn {
         Db::Sqlite(c) => AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE")?,
         Db::Postgres(_) => Tm::begin_transaction(conn)?,

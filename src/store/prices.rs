@@ -25,6 +25,12 @@ pub struct ListPrice {
     pub created_at: NaiveDateTime,
 }
 
+impl ListPrice {
+    pub fn price(&self) -> Money {
+        Money::from_cents(self.monthly_price_cents)
+    }
+}
+
 #[derive(Debug, Clone, Queryable, Selectable, Serialize)]
 #[diesel(table_name = account_prices)]
 pub struct AccountPrice {

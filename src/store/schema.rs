@@ -249,6 +249,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     outbox,
     key_changes,
     key_usage,
+    staff_sessions,
 );
 
 diesel::table! {
@@ -272,3 +273,15 @@ diesel::table! {
 
 diesel::joinable!(key_changes -> keys (key_id));
 diesel::joinable!(key_usage -> keys (key_id));
+
+diesel::table! {
+    staff_sessions (token_hash) {
+        token_hash -> Text,
+        staff_id -> BigInt,
+        csrf_token -> Text,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+    }
+}
+
+diesel::joinable!(staff_sessions -> staff (staff_id));

@@ -1,5 +1,6 @@
 //! The actix-web application: pages, JSON API and the check endpoint.
 
+mod admin;
 pub mod api;
 mod authz;
 mod pages;
@@ -22,6 +23,7 @@ pub struct AppState {
     pub store: Store,
     pub config: Config,
     pub gate: Arc<Gate>,
+    pub logins: admin::LoginThrottle,
 }
 
 impl AppState {
@@ -66,6 +68,7 @@ fn security_headers() -> middleware::DefaultHeaders {
 /// same app through the real binary.
 fn routes(cfg: &mut web::ServiceConfig) {
     cfg.configure(api::routes)
+        .configure(admin::routes)
         .route("/healthz", web::get().to(healthz))
         .route("/static/app.css", web::get().to(pages::stylesheet))
         .route("/", web::get().to(pages::home));
@@ -181,6 +184,7 @@ pub fn serve(config: Config, store: Store) -> std::io::Result<()> {
         store,
         config,
         gate,
+        logins: Default::default(),
     });
     let background = state.clone();
     actix_web::rt::System::new().block_on(async move {

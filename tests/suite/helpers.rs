@@ -237,6 +237,8 @@ impl Drop for TestDb {
 /// A running server on its own database, with an admin API token.
 pub struct TestApp {
     pub server: Server,
+    /// The password of the admin `root@keybill.test`.
+    pub password: String,
     pub db: TestDb,
     pub dir: TempDir,
     pub token: String,
@@ -298,6 +300,7 @@ impl TestApp {
         let server = Server::start(&dir, &all_env);
         TestApp {
             server,
+            password,
             db,
             dir,
             token,
