@@ -162,6 +162,57 @@ fn pages_need_a_session_and_sign_out_ends_it() {
 }
 
 #[test]
+fn admins_add_staff_and_issue_tokens_shown_once() {
+    let app = TestApp::start();
+    let c = sign_in(&app, "root@keybill.test", &app.password);
+    let csrf = c.csrf();
+    let added = c.post(
+        "/admin/staff",
+        &[
+            ("csrf", &csrf),
+            ("email", "new@keybill.test"),
+            ("role", "billing"),
+        ],
+    );
+    assert_eq!(added.status, 200);
+    let at = added
+        .body
+        .find("shown this once: <code>")
+        .expect("the password")
+        + 23;
+    let password = &added.body[at..at + 20];
+    sign_in(&app, "new@keybill.test", password);
+    let again = c.post(
+        "/admin/staff",
+        &[
+            ("csrf", &csrf),
+            ("email", "new@keybill.test"),
+            ("role", "billing"),
+        ],
+    );
+    assert!(again.body.contains("already exists"));
+    let token = c.post(
+        "/admin/staff/token",
+        &[("csrf", &csrf), ("email", "new@keybill.test")],
+    );
+    let at = token
+        .body
+        .find("shown this once: <code>")
+        .expect("the token")
+        + 23;
+    let token = token.body[at..at + 32].to_owned();
+    assert_eq!(
+        app.call("GET", "/invoices", None, Some(&token)).status,
+        200,
+        "a billing token"
+    );
+    assert!(
+        !c.get("/admin/staff").body.contains(&token),
+        "shown once only"
+    );
+}
+
+#[test]
 fn repeated_failures_slow_sign_in_down() {
     let app = TestApp::start();
     for _ in 0..5 {

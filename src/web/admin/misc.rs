@@ -20,7 +20,82 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/developers", web::get().to(developers_page))
         .route("/developers", web::post().to(create_developer))
         .route("/policy", web::get().to(policy_tester))
-        .route("/audit", web::get().to(audit_page));
+        .route("/audit", web::get().to(audit_page))
+        .route("/staff", web::get().to(staff_page))
+        .route("/staff", web::post().to(add_staff))
+        .route("/staff/token", web::post().to(issue_token));
+}
+
+#[derive(Template)]
+#[template(path = "admin/staff.html")]
+struct StaffPage {
+    nav: Nav,
+    members: Vec<crate::store::staff::Staff>,
+    /// A password or token just created (shown once), and for whom.
+    secret: Option<(String, &'static str, String)>,
+    error: Option<String>,
+}
+
+async fn render_staff(
+    admin: &Admin,
+    state: &AppState,
+    secret: Option<(String, &'static str, String)>,
+    error: Option<String>,
+) -> PageResult {
+    let members = state.db(crate::store::staff::list).await?;
+    html(StaffPage {
+        nav: admin.nav("staff"),
+        members,
+        secret,
+        error,
+    })
+}
+
+async fn staff_page(admin: Admin, state: web::Data<AppState>) -> PageResult {
+    admin.require(Role::Admin)?;
+    render_staff(&admin, &state, None, None).await
+}
+
+async fn add_staff(admin: Admin, state: web::Data<AppState>, body: web::Bytes) -> PageResult {
+    admin.require(Role::Admin)?;
+    let form = Form::parse(&body)?;
+    admin.check(&form)?;
+    let email = validate::email("email", form.get("email").unwrap_or_default());
+    let role = Role::parse(form.get("role").unwrap_or_default());
+    let (email, role) = match (email, role) {
+        (Ok(e), Some(r)) => (e, r),
+        (Err(e), _) => return render_staff(&admin, &state, None, Some(e.to_string())).await,
+        (_, None) => {
+            return render_staff(&admin, &state, None, Some("Choose a role.".into())).await
+        }
+    };
+    let actor = admin.actor.clone();
+    let e = email.clone();
+    match state
+        .db(move |c| crate::store::staff::add(c, &e, role, &actor, Utc::now()))
+        .await
+    {
+        Ok((_, password)) => {
+            render_staff(&admin, &state, Some((email, "password", password)), None).await
+        }
+        Err(e @ crate::error::Error::Conflict { .. }) => {
+            render_staff(&admin, &state, None, Some(e.to_string())).await
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn issue_token(admin: Admin, state: web::Data<AppState>, body: web::Bytes) -> PageResult {
+    admin.require(Role::Admin)?;
+    let form = Form::parse(&body)?;
+    admin.check(&form)?;
+    let email = form.get("email").unwrap_or_default().to_owned();
+    let actor = admin.actor.clone();
+    let e = email.clone();
+    let token = state
+        .db(move |c| crate::store::staff::issue_token(c, &e, &actor, Utc::now()))
+        .await?;
+    render_staff(&admin, &state, Some((email, "API token", token)), None).await
 }
 
 pub struct TierRow {
