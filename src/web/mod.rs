@@ -24,6 +24,7 @@ pub struct AppState {
     pub config: Config,
     pub gate: Arc<Gate>,
     pub logins: admin::LoginThrottle,
+    pub bill_runs: admin::billing::RunJobs,
 }
 
 impl AppState {
@@ -71,6 +72,7 @@ fn routes(cfg: &mut web::ServiceConfig) {
         .configure(admin::routes)
         .route("/healthz", web::get().to(healthz))
         .route("/static/app.css", web::get().to(pages::stylesheet))
+        .route("/static/app.js", web::get().to(pages::script))
         .route("/", web::get().to(pages::home));
 }
 
@@ -185,6 +187,7 @@ pub fn serve(config: Config, store: Store) -> std::io::Result<()> {
         config,
         gate,
         logins: Default::default(),
+        bill_runs: Default::default(),
     });
     let background = state.clone();
     actix_web::rt::System::new().block_on(async move {

@@ -7,6 +7,14 @@ use askama_web::WebTemplate;
 use crate::policy::{self, Tier};
 
 const STYLESHEET: &str = include_str!("../../static/app.css");
+const SCRIPT: &str = include_str!("../../static/app.js");
+
+pub async fn script() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/javascript; charset=utf-8")
+        .insert_header(("Cache-Control", "public, max-age=3600"))
+        .body(SCRIPT)
+}
 
 pub async fn stylesheet() -> HttpResponse {
     HttpResponse::Ok()

@@ -77,8 +77,13 @@ fn staff_run_the_back_office_in_a_browser() {
     assert!(b.page_text().contains("customer key, shown this once"));
     assert!(b.text(".grid").contains("basic"));
 
-    // Tick a permission and preview: the tier changes before anything is saved.
+    // Tick a permission: the preview follows live (script), and the Preview button
+    // gives the same without script; nothing is saved yet.
+    b.click("#permissions-form input[value=Payments]");
+    b.wait_text("#preview", "full");
+    b.click("#permissions-form input[value=Payments]");
     b.click("#permissions-form input[value=Appointments]");
+    b.wait_text("#preview", "standard");
     b.submit("#permissions-form button[value=preview]");
     shot(&b, "02-key-preview");
     let preview = b.text("#preview");
@@ -112,11 +117,13 @@ fn staff_run_the_back_office_in_a_browser() {
     assert!(b.text(".grid").contains("enabled"));
     shot(&b, "03-key");
 
-    // Bill October: 16 of 31 days at $30.00.
+    // Bill October: 16 of 31 days at $30.00. The run's page refreshes itself until
+    // the result is in.
     b.goto(&url("/admin/bill-runs"));
     b.set_value("input[name=month]", "2026-10");
     b.submit("form[action='/admin/bill-runs'] button");
-    assert!(b.text("#result").contains("new drafts"));
+    assert!(b.url().ends_with("/admin/bill-runs/current"));
+    b.wait_text("#result", "new drafts");
     shot(&b, "04-bill-run");
     b.goto(&url("/admin/invoices?month=2026-10"));
     b.submit("table.data tbody a");

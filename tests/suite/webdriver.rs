@@ -203,6 +203,35 @@ impl Browser {
             .to_owned()
     }
 
+    /// Waits (up to 5 s) until the element's text contains `needle`.
+    pub fn wait_text(&self, css: &str, needle: &str) -> String {
+        let start = Instant::now();
+        loop {
+            // The page may be reloading (a self-refreshing page): errors just mean "not yet".
+            let text = self
+                .try_call(
+                    "POST",
+                    "/element",
+                    json!({"using": "css selector", "value": css}),
+                )
+                .and_then(|found| found[ELEMENT].as_str().map(str::to_owned))
+                .and_then(|id| {
+                    let url = format!("{}/session/{}/element/{id}/text", self.base, self.session);
+                    ureq::get(&url).call().ok()?.into_json::<Value>().ok()
+                })
+                .and_then(|v| v["value"].as_str().map(str::to_owned))
+                .unwrap_or_default();
+            if text.contains(needle) {
+                return text;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(5),
+                "{css} never showed {needle:?}: {text}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     pub fn page_text(&self) -> String {
         self.text("body")
     }

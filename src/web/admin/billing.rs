@@ -19,6 +19,7 @@ use crate::web::AppState;
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/bill-runs", web::get().to(bill_runs))
         .route("/bill-runs", web::post().to(run))
+        .route("/bill-runs/current", web::get().to(current))
         .route("/invoices", web::get().to(list))
         .route("/invoices/{id}", web::get().to(detail))
         .route("/invoices/{id}/issue", web::post().to(issue))
@@ -29,24 +30,48 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/prices", web::post().to(set_list_price));
 }
 
+/// The bill run started from the pages: at most one at a time per server, run in
+/// the background so the page can show its progress.
+#[derive(Default)]
+pub struct RunJobs(std::sync::Mutex<Option<RunJob>>);
+
+#[derive(Clone)]
+pub struct RunJob {
+    pub month: String,
+    pub done: usize,
+    pub total: usize,
+    pub outcome: Option<Result<(RunSummary, Vec<InvoiceView>), String>>,
+}
+
+impl RunJob {
+    pub fn percent(&self) -> usize {
+        (self.done * 100).checked_div(self.total).unwrap_or(0)
+    }
+}
+
 #[derive(Template)]
 #[template(path = "admin/bill_runs.html")]
 struct BillRunsPage {
     nav: Nav,
     month: String,
-    summary: Option<RunSummary>,
-    changed: Vec<InvoiceView>,
+    job: Option<RunJob>,
     error: Option<String>,
 }
 
-async fn bill_runs(admin: Admin) -> PageResult {
+async fn bill_runs(admin: Admin, state: web::Data<AppState>) -> PageResult {
     admin.require(Role::Billing)?;
     let last = Month::of(Utc::now().date_naive()).prev().to_string();
+    let job = state
+        .bill_runs
+        .0
+        .lock()
+        .expect("jobs")
+        .clone()
+        .filter(|j| j.outcome.is_none());
     html(BillRunsPage {
         nav: admin.nav("bill-runs"),
         month: last,
-        summary: None,
-        changed: vec![],
+        job,
         error: None,
     })
 }
@@ -62,44 +87,76 @@ async fn run(admin: Admin, state: web::Data<AppState>, body: web::Bytes) -> Page
             return html(BillRunsPage {
                 nav: admin.nav("bill-runs"),
                 month: raw,
-                summary: None,
-                changed: vec![],
+                job: None,
                 error: Some(e),
             })
         }
     };
+    {
+        let mut slot = state.bill_runs.0.lock().expect("jobs");
+        if slot.as_ref().is_some_and(|j| j.outcome.is_none()) {
+            return see_other("/admin/bill-runs/current");
+        }
+        *slot = Some(RunJob {
+            month: month.to_string(),
+            done: 0,
+            total: 0,
+            outcome: None,
+        });
+    }
     let actor = admin.actor.clone();
-    let result = state
-        .db(move |c| {
-            let summary = invoices::bill_run(c, month, None, &actor, Utc::now(), &mut |_, _| {})?;
+    let jobs = state.clone();
+    let store = state.store.clone();
+    actix_web::rt::task::spawn_blocking(move || {
+        let progress_jobs = jobs.clone();
+        let mut progress = |done: usize, total: usize| {
+            if let Some(j) = progress_jobs.bill_runs.0.lock().expect("jobs").as_mut() {
+                j.done = done;
+                j.total = total;
+            }
+        };
+        let outcome = (|| {
+            let mut c = store.conn()?;
+            let summary =
+                invoices::bill_run(&mut c, month, None, &actor, Utc::now(), &mut progress)?;
             // What changed against the previous drafts, for the re-run report.
             let mut changed = Vec::new();
             for id in &summary.invoice_ids {
-                let view = invoices::get(c, InvoiceId(*id))?;
+                let view = invoices::get(&mut c, InvoiceId(*id))?;
                 if view.invoice.bill_run_id == Some(summary.id) && view.invoice.revision > 1 {
                     changed.push(view);
                 }
             }
-            Ok((summary, changed))
-        })
-        .await;
-    match result {
-        Ok((summary, changed)) => html(BillRunsPage {
-            nav: admin.nav("bill-runs"),
-            month: raw,
-            summary: Some(summary),
-            changed,
-            error: None,
-        }),
-        Err(e @ (Error::Conflict { .. } | Error::Invalid { .. })) => html(BillRunsPage {
-            nav: admin.nav("bill-runs"),
-            month: raw,
-            summary: None,
-            changed: vec![],
-            error: Some(e.to_string()),
-        }),
-        Err(e) => Err(Page::from(e)),
-    }
+            Ok::<_, Error>((summary, changed))
+        })();
+        let outcome = outcome.map_err(|e| match e {
+            Error::Conflict { message, .. } | Error::Invalid { message, .. } => message,
+            other => {
+                tracing::error!(error = %other, "bill run failed");
+                "The run failed; it has been logged. Running it again is safe.".to_owned()
+            }
+        });
+        if let Some(j) = jobs.bill_runs.0.lock().expect("jobs").as_mut() {
+            j.outcome = Some(outcome);
+        }
+    });
+    see_other("/admin/bill-runs/current")
+}
+
+/// The current (or last) run: progress that refreshes itself, then the result.
+async fn current(admin: Admin, state: web::Data<AppState>) -> PageResult {
+    admin.require(Role::Billing)?;
+    let job = state.bill_runs.0.lock().expect("jobs").clone();
+    let Some(job) = job else {
+        return see_other("/admin/bill-runs");
+    };
+    let month = job.month.clone();
+    html(BillRunsPage {
+        nav: admin.nav("bill-runs"),
+        month,
+        job: Some(job),
+        error: None,
+    })
 }
 
 #[derive(Deserialize)]

@@ -22,7 +22,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/keys/{id}", web::get().to(page))
         .route("/keys/{id}/permissions", web::post().to(permissions))
         .route("/keys/{id}/status", web::post().to(status))
-        .route("/keys/{id}/location", web::post().to(location));
+        .route("/keys/{id}/location", web::post().to(location))
+        .route("/keys/{id}/quote", web::get().to(quote_json));
 }
 
 /// Permissions grouped by the tier they unlock, each with whether it is ticked.
@@ -58,6 +59,7 @@ pub fn permission_groups(selected: PermissionSet) -> Vec<PermissionGroup> {
 }
 
 /// What a permission set costs and allows, for the page and the preview.
+#[derive(serde::Serialize)]
 pub struct Quote {
     pub permissions: String,
     pub tier: &'static str,
@@ -209,6 +211,39 @@ pub async fn show(
         *response.status_mut() = actix_web::http::StatusCode::UNPROCESSABLE_ENTITY;
     }
     Ok(response)
+}
+
+#[derive(serde::Deserialize)]
+struct QuoteQuery {
+    permissions: Option<String>,
+}
+
+/// The live preview's data: what a permission set would cost this key's practice.
+async fn quote_json(
+    admin: Admin,
+    state: web::Data<AppState>,
+    id: web::Path<i64>,
+    q: web::Query<QuoteQuery>,
+) -> PageResult {
+    admin.require(Role::Support)?;
+    let set: PermissionSet = q.permissions.as_deref().unwrap_or("").parse().map_err(
+        |e: crate::policy::UnknownPermission| {
+            Page::new(
+                actix_web::http::StatusCode::UNPROCESSABLE_ENTITY,
+                e.to_string(),
+            )
+        },
+    )?;
+    let id = KeyId(id.into_inner());
+    let (book, tz) = state
+        .db(move |c| {
+            let key = keys::get(c, id)?;
+            let tz = accounts::get(c, key.account_id)?.tz();
+            Ok((prices::book(c, Some(key.account_id))?, tz))
+        })
+        .await?;
+    let today = Utc::now().with_timezone(&tz).date_naive();
+    Ok(actix_web::HttpResponse::Ok().json(quote(set, &book, today)))
 }
 
 async fn page(admin: Admin, state: web::Data<AppState>, id: web::Path<i64>) -> PageResult {

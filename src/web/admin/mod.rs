@@ -2,7 +2,7 @@
 //! JavaScript, forms with CSRF tokens, roles checked on every page and action.
 
 mod accounts;
-mod billing;
+pub mod billing;
 mod keys;
 mod misc;
 
