@@ -308,6 +308,13 @@ fn forms_check_csrf_and_input() {
         .contains("at most 200"));
     let zone = create("Smile", "b@smile.test", "Mars/Base", &csrf);
     assert!(zone.status == 422 && zone.body.contains("not an IANA time zone"));
+    // The message stands next to its field.
+    let field = zone.body.find("name=\"time_zone\"").unwrap();
+    let message = zone.body.find("class=\"field-error\"").unwrap();
+    assert!(
+        message > field && message - field < 300,
+        "next to the time zone field"
+    );
     assert!(
         zone.body.contains("value=\"Smile\""),
         "the form keeps what was typed"

@@ -140,6 +140,68 @@ fn urlencode(s: &str) -> String {
         .collect()
 }
 
+/// A refusal to show on a form: the message, and the field it is about (the input's
+/// `name`), or `""` when it is about the form as a whole.
+#[derive(Debug, Clone, Default)]
+pub struct Problem {
+    pub field: &'static str,
+    pub message: String,
+}
+
+impl Problem {
+    /// Which field a refusal is about: `Error::field` messages start with the field's
+    /// label; the coded refusals are recognised by their wording.
+    pub fn parse(error: &Option<String>) -> Problem {
+        let Some(message) = error.clone() else {
+            return Problem::default();
+        };
+        let label = message
+            .split_once(':')
+            .map(|(label, _)| label)
+            .unwrap_or("");
+        let field = match label {
+            "name" | "location name" => "name",
+            "email" => "email",
+            "billing email" => "billing_email",
+            "label" => "label",
+            "note" => "note",
+            "effective time" => "effective_at",
+            "monthly price" => "monthly_price",
+            "effective from" => "effective_from",
+            "item" => "item",
+            "developer" => "developer_id",
+            "disabled by" => "by",
+            "amount" => "amount",
+            "location" => "location_id",
+            _ if message.contains("IANA time zone") => "time_zone",
+            _ if message.starts_with("unknown permission")
+                || message.contains("no agreed price") =>
+            {
+                "permissions"
+            }
+            _ if message.contains("in the future")
+                || message.contains("before the key was created") =>
+            {
+                "effective_at"
+            }
+            _ if message.contains("belongs to another account") => "location_id",
+            _ if message.contains("more than the balance") => "amount",
+            _ => "",
+        };
+        Problem { field, message }
+    }
+
+    /// The message if it is about `field`.
+    pub fn at(&self, field: &str) -> Option<&str> {
+        (self.field == field && !self.message.is_empty()).then_some(self.message.as_str())
+    }
+
+    /// The message if it is about no single field.
+    pub fn general(&self) -> Option<&str> {
+        (self.field.is_empty() && !self.message.is_empty()).then_some(self.message.as_str())
+    }
+}
+
 /// A posted form (`application/x-www-form-urlencoded`), repeated names kept.
 pub struct Form(Vec<(String, String)>);
 
