@@ -1,5 +1,7 @@
 //! Emails: what keybill sends, rendered from templates (subject, text, HTML).
 
+pub mod sender;
+
 use askama::Template;
 
 use crate::money::Money;

@@ -139,6 +139,28 @@ fn spawn_background(state: web::Data<AppState>) {
     });
 }
 
+/// Delivers the outbox every second (statements are queued by the issuing
+/// transaction; see `mail::sender` for why nothing is lost or sent twice).
+fn spawn_mail_sender(
+    state: web::Data<AppState>,
+    delivery: Arc<crate::mail::sender::Delivery>,
+    from: lettre::message::Mailbox,
+) {
+    actix_web::rt::spawn(async move {
+        let mut interval = actix_web::rt::time::interval(Duration::from_secs(1));
+        loop {
+            interval.tick().await;
+            let (delivery, from) = (delivery.clone(), from.clone());
+            let round = state
+                .db(move |c| crate::mail::sender::deliver_due(c, &delivery, &from, Utc::now()))
+                .await;
+            if let Err(e) = round {
+                tracing::warn!(error = %e, "mail round failed");
+            }
+        }
+    });
+}
+
 /// Writes counted usage; what cannot be written is kept for the next try.
 async fn flush_usage(state: &AppState) {
     let batch = state.gate.usage.drain();
@@ -172,6 +194,12 @@ pub fn serve(config: Config, store: Store) -> std::io::Result<()> {
         );
         println!("{password}");
     }
+    let delivery = Arc::new(
+        crate::mail::sender::Delivery::from_config(config.smtp_url.as_deref(), &config.mail_dir)
+            .map_err(std::io::Error::other)?,
+    );
+    let from = crate::mail::sender::sender(&config.mail_from)
+        .map_err(|e| std::io::Error::other(e.to_string()))?;
     let shared = config
         .redis_url
         .as_deref()
@@ -191,6 +219,7 @@ pub fn serve(config: Config, store: Store) -> std::io::Result<()> {
     });
     let background = state.clone();
     actix_web::rt::System::new().block_on(async move {
+        spawn_mail_sender(background.clone(), delivery, from);
         spawn_background(background);
         let app_state = state.clone();
         let server = HttpServer::new(move || {

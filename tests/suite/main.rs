@@ -11,6 +11,7 @@ mod billing_props;
 mod browser;
 mod cli;
 mod helpers;
+mod mail;
 mod policy_rules;
 mod policy_table;
 mod serve;

@@ -1,0 +1,179 @@
+//! Statements leave through the outbox: as .eml files by default, through a real SMTP
+//! server (aiosmtpd, started by the test when KEYBILL_TEST_SMTP=aiosmtpd) otherwise,
+//! exactly once, even when the server is down at first.
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use crate::helpers::{Seed, TempDir, TestApp};
+
+/// An issued statement for a practice billed in September (15 of 30 days at $15).
+fn issue_one(app: &TestApp) -> String {
+    let seed: Seed = app.seed("UTC");
+    let key = app.key(&seed, &["ReadAll", "Comm"], Some("2026-01-01T00:00:00Z"));
+    let id = key["id"].as_i64().unwrap();
+    app.put(
+        &format!("/keys/{id}/location"),
+        json!({"location_id": seed.location_id, "effective_at": "2026-01-01T00:00:00Z"}),
+    )
+    .expect(200);
+    app.post(
+        &format!("/keys/{id}/enable"),
+        json!({"effective_at": "2026-09-16T00:00:00Z"}),
+    )
+    .expect(200);
+    let invoice = app
+        .post("/bill-runs", json!({"month": "2026-09"}))
+        .expect(201)["invoices"][0]["id"]
+        .as_i64()
+        .unwrap();
+    app.post(&format!("/invoices/{invoice}/issue"), json!({}))
+        .expect(200)["number"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+fn files_in(dir: &Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .map(|d| {
+            d.filter_map(|e| std::fs::read_to_string(e.ok()?.path()).ok())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn wait_for(what: &str, seconds: u64, mut found: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !found() {
+        assert!(
+            start.elapsed() < Duration::from_secs(seconds),
+            "{what} did not happen within {seconds} s"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn assert_statement(raw: &str, number: &str) {
+    let unfolded = raw.replace("\r\n ", " ").replace("\r\n\t", " ");
+    assert!(
+        unfolded.contains(&format!(
+            "Subject: Statement {number} for 2026-09: $7.50 USD"
+        )),
+        "{raw}"
+    );
+    assert!(raw.contains("To: billing@smile.test"), "{raw}");
+    assert!(
+        raw.contains("Message-ID: <") || raw.contains("Message-Id: <"),
+        "{raw}"
+    );
+    assert!(
+        raw.contains("text/plain") && raw.contains("text/html"),
+        "both bodies"
+    );
+    assert!(
+        raw.contains("15/30 x $15.00 = $7.50"),
+        "the arithmetic in the text body"
+    );
+    assert!(raw.contains("/portal/invoices/"), "a link to the portal");
+}
+
+#[test]
+fn without_smtp_statements_are_written_as_eml_files() {
+    let mail_dir = TempDir::new("mail");
+    let dir = mail_dir.0.display().to_string();
+    let app = TestApp::start_with(&[
+        ("KEYBILL_MAIL_DIR", &dir),
+        (
+            "KEYBILL_MAIL_FROM",
+            "Keybill Billing <billing@keybill.test>",
+        ),
+    ]);
+    let number = issue_one(&app);
+    wait_for("the .eml file", 10, || files_in(&mail_dir.0).len() == 1);
+    let raw = &files_in(&mail_dir.0)[0];
+    assert_statement(raw, &number);
+    assert!(
+        raw.contains("From: \"Keybill Billing\" <billing@keybill.test>")
+            || raw.contains("From: Keybill Billing <billing@keybill.test>"),
+        "{raw}"
+    );
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(files_in(&mail_dir.0).len(), 1, "sent once");
+}
+
+struct Smtpd(Child);
+
+impl Smtpd {
+    fn start(port: u16, maildir: &Path) -> Smtpd {
+        let child = Command::new("python3")
+            .args([
+                "-m",
+                "aiosmtpd",
+                "-n",
+                "-l",
+                &format!("127.0.0.1:{port}"),
+                "-c",
+                "aiosmtpd.handlers.Mailbox",
+            ])
+            .arg(maildir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("python3 -m aiosmtpd");
+        wait_for("aiosmtpd to listen", 15, || {
+            std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+        });
+        Smtpd(child)
+    }
+}
+
+impl Drop for Smtpd {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn with_the_smtp_server_down_the_statement_waits_and_arrives_once() {
+    match std::env::var("KEYBILL_TEST_SMTP").as_deref() {
+        Ok("aiosmtpd") => {}
+        _ => {
+            eprintln!("note: KEYBILL_TEST_SMTP=aiosmtpd is not set; .ci/run sets it");
+            return;
+        }
+    }
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let smtp = format!("smtp://127.0.0.1:{port}");
+    let app = TestApp::start_with(&[("KEYBILL_SMTP_URL", &smtp)]);
+    // Issuing succeeds with nobody listening; the email waits in the outbox.
+    let number = issue_one(&app);
+    use diesel::prelude::*;
+    diesel::table! { outbox (id) { id -> BigInt, status -> Text, attempts -> BigInt, last_error -> Nullable<Text>, } }
+    let state = || -> (String, i64) {
+        outbox::table
+            .select((outbox::status, outbox::attempts))
+            .first(&mut app.db.connect())
+            .unwrap()
+    };
+    wait_for("a failed attempt", 10, || state().1 >= 1);
+    assert_eq!(state().0, "failed", "the failure is recorded");
+
+    let mailbox = TempDir::new("maildir");
+    let maildir = mailbox.0.join("box");
+    let _smtpd = Smtpd::start(port, &maildir);
+    let new = maildir.join("new");
+    wait_for("the statement to arrive", 20, || files_in(&new).len() == 1);
+    assert_statement(&files_in(&new)[0], &number);
+    wait_for("the row to be marked sent", 5, || state().0 == "sent");
+    std::thread::sleep(Duration::from_millis(2500));
+    assert_eq!(files_in(&new).len(), 1, "exactly once");
+}
