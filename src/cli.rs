@@ -57,6 +57,9 @@ pub enum Command {
         #[arg(long)]
         issue: bool,
     },
+    /// Practice admins of the portal.
+    #[command(subcommand, name = "portal-user")]
+    PortalUser(PortalUserCommand),
     /// Print the tier, list price and throttle of a permission set.
     Quote {
         /// Permission names (`ReadAll Comm` or `ReadAll,Comm`).
@@ -75,6 +78,12 @@ pub enum StaffCommand {
     },
     /// Issue a new API token; prints it alone on stdout.
     Token { email: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PortalUserCommand {
+    /// Invite a practice admin: prints the one-time link alone on stdout and emails it.
+    Add { account_id: i64, email: String },
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -186,6 +195,20 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
             crate::web::serve(cli.config, store).map_err(|e| CliError::other(e.to_string()))
         }
         Command::Demo => load_demo(&store, &cli.config),
+        Command::PortalUser(PortalUserCommand::Add { account_id, email }) => {
+            let email = validate::email("email", &email)?;
+            let url = cli.config.public_url();
+            let (_, link) = crate::store::portal::invite(
+                &mut *store.conn()?,
+                AccountId(account_id),
+                &email,
+                &url,
+                &Actor::cli(),
+                now,
+            )?;
+            print_secret(&link);
+            Ok(())
+        }
         Command::Migrate => {
             eprintln!(
                 "keybill: {} schema is up to date",

@@ -76,3 +76,65 @@ impl Statement {
         }
     }
 }
+
+/// A one-time link for a practice admin: an invitation or a password reset.
+pub struct LinkEmail {
+    pub kind: &'static str,
+    pub practice: String,
+    pub recipient: String,
+    pub link: String,
+    pub invite: bool,
+}
+
+#[derive(Template)]
+#[template(path = "email/link.txt")]
+struct LinkText<'a> {
+    e: &'a LinkEmail,
+}
+
+#[derive(Template)]
+#[template(path = "email/link.html")]
+struct LinkHtml<'a> {
+    e: &'a LinkEmail,
+}
+
+impl LinkEmail {
+    pub fn invite(practice: &str, recipient: &str, link: &str) -> LinkEmail {
+        LinkEmail {
+            kind: "invite",
+            practice: practice.into(),
+            recipient: recipient.into(),
+            link: link.into(),
+            invite: true,
+        }
+    }
+
+    pub fn reset(practice: &str, recipient: &str, link: &str) -> LinkEmail {
+        LinkEmail {
+            kind: "reset",
+            practice: practice.into(),
+            recipient: recipient.into(),
+            link: link.into(),
+            invite: false,
+        }
+    }
+
+    pub fn render(&self) -> OutgoingEmail {
+        let subject = if self.invite {
+            format!("Your billing portal for {}", self.practice)
+        } else {
+            format!("Reset your billing portal password ({})", self.practice)
+        };
+        OutgoingEmail {
+            kind: self.kind,
+            recipient: self.recipient.clone(),
+            subject,
+            text: LinkText { e: self }
+                .render()
+                .expect("link text template renders"),
+            html: LinkHtml { e: self }
+                .render()
+                .expect("link HTML template renders"),
+        }
+    }
+}

@@ -20,6 +20,7 @@ pub mod gate;
 pub mod invoices;
 pub mod keys;
 pub mod outbox;
+pub mod portal;
 pub mod prices;
 pub mod reports;
 pub mod schema;

@@ -250,6 +250,9 @@ diesel::allow_tables_to_appear_in_same_query!(
     key_changes,
     key_usage,
     staff_sessions,
+    portal_users,
+    portal_tokens,
+    portal_sessions,
 );
 
 diesel::table! {
@@ -285,3 +288,37 @@ diesel::table! {
 }
 
 diesel::joinable!(staff_sessions -> staff (staff_id));
+
+diesel::table! {
+    portal_users (id) {
+        id -> BigInt,
+        account_id -> BigInt,
+        email -> Text,
+        password_hash -> Nullable<Text>,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    portal_tokens (token_hash) {
+        token_hash -> Text,
+        portal_user_id -> BigInt,
+        purpose -> Text,
+        expires_at -> Timestamp,
+        used_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    portal_sessions (token_hash) {
+        token_hash -> Text,
+        portal_user_id -> BigInt,
+        csrf_token -> Text,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+    }
+}
+
+diesel::joinable!(portal_users -> accounts (account_id));
+diesel::joinable!(portal_tokens -> portal_users (portal_user_id));
+diesel::joinable!(portal_sessions -> portal_users (portal_user_id));

@@ -1,9 +1,10 @@
 //! The actix-web application: pages, JSON API and the check endpoint.
 
-mod admin;
+pub mod admin;
 pub mod api;
 mod authz;
 mod pages;
+mod portal;
 
 use std::net::TcpListener;
 use std::sync::Arc;
@@ -70,6 +71,7 @@ fn security_headers() -> middleware::DefaultHeaders {
 fn routes(cfg: &mut web::ServiceConfig) {
     cfg.configure(api::routes)
         .configure(admin::routes)
+        .configure(portal::routes)
         .route("/healthz", web::get().to(healthz))
         .route("/static/app.css", web::get().to(pages::stylesheet))
         .route("/static/app.js", web::get().to(pages::script))

@@ -14,6 +14,7 @@ mod helpers;
 mod mail;
 mod policy_rules;
 mod policy_table;
+mod portal;
 mod serve;
 mod services;
 mod webdriver;

@@ -163,6 +163,15 @@ fn when_redis_stops_servers_throttle_alone_and_share_again_when_it_is_back() {
         [204, 429, 429, 429, 429],
         "per-server throttle while Redis is down"
     );
+    // The log is read from the server's stderr by another thread: wait for the line.
+    let start = Instant::now();
+    while app.server.log_count("Redis unreachable") == 0 {
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "the outage was not logged"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
     assert_eq!(app.server.log_count("Redis unreachable"), 1, "logged once");
 
     let _redis = Redis::start(&bin, port);

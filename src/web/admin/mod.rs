@@ -362,7 +362,7 @@ pub fn see_other(to: &str) -> PageResult {
 pub struct LoginThrottle(Mutex<HashMap<String, (u32, Instant)>>);
 
 impl LoginThrottle {
-    fn wait(&self, email: &str) -> Option<Duration> {
+    pub fn wait(&self, email: &str) -> Option<Duration> {
         let map = self.0.lock().expect("login throttle");
         let (failures, last) = map.get(email)?;
         if *failures < 5 || last.elapsed() > Duration::from_secs(900) {
@@ -372,7 +372,7 @@ impl LoginThrottle {
         delay.checked_sub(last.elapsed())
     }
 
-    fn failed(&self, email: &str) {
+    pub fn failed(&self, email: &str) {
         let mut map = self.0.lock().expect("login throttle");
         let entry = map.entry(email.to_owned()).or_insert((0, Instant::now()));
         if entry.1.elapsed() > Duration::from_secs(900) {
@@ -382,7 +382,7 @@ impl LoginThrottle {
         entry.1 = Instant::now();
     }
 
-    fn succeeded(&self, email: &str) {
+    pub fn succeeded(&self, email: &str) {
         self.0.lock().expect("login throttle").remove(email);
     }
 }
