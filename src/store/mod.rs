@@ -16,6 +16,7 @@ macro_rules! on_backend {
 pub mod accounts;
 pub mod audit;
 pub mod developers;
+pub mod disputes;
 pub mod gate;
 pub mod invoices;
 pub mod keys;

@@ -253,6 +253,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     portal_users,
     portal_tokens,
     portal_sessions,
+    disputes,
 );
 
 diesel::table! {
@@ -322,3 +323,20 @@ diesel::table! {
 diesel::joinable!(portal_users -> accounts (account_id));
 diesel::joinable!(portal_tokens -> portal_users (portal_user_id));
 diesel::joinable!(portal_sessions -> portal_users (portal_user_id));
+
+diesel::table! {
+    disputes (id) {
+        id -> BigInt,
+        invoice_id -> BigInt,
+        account_id -> BigInt,
+        portal_user_id -> BigInt,
+        line_position -> Nullable<BigInt>,
+        message -> Text,
+        created_at -> Timestamp,
+        answer -> Nullable<Text>,
+        answered_by -> Nullable<Text>,
+        answered_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::joinable!(disputes -> invoices (invoice_id));

@@ -423,3 +423,125 @@ fn passwords_are_reset_by_email_link() {
     );
     assert_eq!(new.status, 303);
 }
+
+#[test]
+fn a_practice_disputes_a_charge_and_reads_the_answer() {
+    let app = TestApp::start();
+    let (a, _, issued, _) = practice(&app, "Alpha Dental");
+    let (b, _, _, _) = practice(&app, "Beta Dental");
+    let cookie = join(
+        &app,
+        &invite(&app, a.account_id, "owner@alpha.test"),
+        "owner@alpha.test",
+    );
+    let page = call(
+        &app,
+        "GET",
+        &format!("/portal/invoices/{issued}"),
+        Some(&cookie),
+        None,
+    )
+    .body;
+    let at = page.find("name=\"csrf\" value=\"").unwrap() + 19;
+    let csrf = page[at..at + 32].to_owned();
+    let dispute = |c: &str, message: &str| {
+        call(
+            &app,
+            "POST",
+            &format!("/portal/invoices/{issued}/disputes"),
+            Some(c),
+            Some(&[("csrf", &csrf), ("line", "1"), ("message", message)]),
+        )
+    };
+    assert_eq!(
+        dispute(&cookie, "   ").status,
+        422,
+        "an empty dispute is refused"
+    );
+    let sent = dispute(&cookie, "We closed the Office on the 25th.");
+    assert_eq!(sent.status, 200);
+    assert!(
+        sent.body.contains("We closed the Office on the 25th.")
+            && sent.body.contains("Waiting for an answer")
+    );
+    // Another practice's admin cannot dispute it (404), even with a session of its own.
+    let other = join(
+        &app,
+        &invite(&app, b.account_id, "owner@beta.test"),
+        "owner@beta.test",
+    );
+    let keys = call(&app, "GET", "/portal/keys", Some(&other), None).body;
+    let at = keys.find("name=\"csrf\" value=\"").unwrap() + 19;
+    let other_csrf = keys[at..at + 32].to_owned();
+    let foreign = call(
+        &app,
+        "POST",
+        &format!("/portal/invoices/{issued}/disputes"),
+        Some(&other),
+        Some(&[("csrf", &other_csrf), ("message", "not ours")]),
+    );
+    assert_eq!(foreign.status, 404);
+    assert_eq!(dispute(&other, "wrong token").status, 403);
+
+    // Staff see it on the dashboard and answer it on the invoice.
+    let password = app.cli(&["staff", "add", "money@keybill.test", "--role", "billing"]);
+    let password = String::from_utf8(password.stdout)
+        .unwrap()
+        .trim()
+        .to_owned();
+    let login = app
+        .agent
+        .post(&app.server.url("/admin/login"))
+        .send_form(&[("email", "money@keybill.test"), ("password", &password)]);
+    let login = match login {
+        Ok(r) | Err(ureq::Error::Status(_, r)) => r,
+        Err(e) => panic!("{e}"),
+    };
+    let staff = login
+        .header("Set-Cookie")
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let staff_get = |p: &str| {
+        app.agent
+            .get(&app.server.url(p))
+            .set("Cookie", &staff)
+            .call()
+            .unwrap()
+            .into_string()
+            .unwrap()
+    };
+    let dashboard = staff_get("/admin");
+    assert!(dashboard.contains("Open disputes (1)") && dashboard.contains("We closed the Office"));
+    let invoice_page = staff_get(&format!("/admin/invoices/{issued}"));
+    let at = invoice_page.find("name=\"csrf\" value=\"").unwrap() + 19;
+    let staff_csrf = invoice_page[at..at + 32].to_owned();
+    let answer = |text: &str| {
+        let r = app
+            .agent
+            .post(&app.server.url("/admin/disputes/1/answer"))
+            .set("Cookie", &staff)
+            .send_form(&[("csrf", &staff_csrf), ("answer", text)]);
+        match r {
+            Ok(r) | Err(ureq::Error::Status(_, r)) => r.status(),
+            Err(e) => panic!("{e}"),
+        }
+    };
+    assert_eq!(
+        answer("The key stayed enabled until the 30th; see the key history."),
+        303
+    );
+    assert_eq!(answer("A second answer"), 422, "answered once");
+    assert!(!staff_get("/admin").contains("Open disputes"));
+    let read = call(
+        &app,
+        "GET",
+        &format!("/portal/invoices/{issued}"),
+        Some(&cookie),
+        None,
+    )
+    .body;
+    assert!(read.contains("The key stayed enabled until the 30th"));
+}

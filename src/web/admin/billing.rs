@@ -26,6 +26,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/invoices/{id}/payments", web::post().to(pay))
         .route("/invoices/{id}/void", web::get().to(confirm_void))
         .route("/invoices/{id}/void", web::post().to(void))
+        .route("/disputes/{id}/answer", web::post().to(answer_dispute))
         .route("/prices", web::get().to(price_book))
         .route("/prices", web::post().to(set_list_price));
 }
@@ -222,6 +223,7 @@ async fn list(admin: Admin, state: web::Data<AppState>, q: web::Query<ListQuery>
 struct DetailPage {
     nav: Nav,
     v: InvoiceView,
+    disputes: Vec<crate::store::disputes::Dispute>,
     confirm_void: bool,
     error: Option<String>,
 }
@@ -233,11 +235,19 @@ async fn show(
     confirm_void: bool,
     error: Option<String>,
 ) -> PageResult {
-    let v = state.db(move |c| invoices::get(c, id)).await?;
+    let (v, disputes) = state
+        .db(move |c| {
+            Ok((
+                invoices::get(c, id)?,
+                crate::store::disputes::for_invoice(c, id)?,
+            ))
+        })
+        .await?;
     let failed = error.is_some();
     let mut page = html(DetailPage {
         nav: admin.nav("invoices"),
         v,
+        disputes,
         confirm_void,
         error,
     })?;
@@ -331,6 +341,32 @@ async fn void(
         invoices::void(c, id, &actor, Utc::now()).map(|_| ())
     })
     .await
+}
+
+/// Staff answer a dispute; the practice reads the answer on the invoice.
+async fn answer_dispute(
+    admin: Admin,
+    state: web::Data<AppState>,
+    id: web::Path<i64>,
+    body: web::Bytes,
+) -> PageResult {
+    admin.require(Role::Billing)?;
+    let form = Form::parse(&body)?;
+    admin.check(&form)?;
+    let text = form.get("answer").unwrap_or_default().to_owned();
+    let actor = admin.actor.clone();
+    let id = id.into_inner();
+    match state
+        .db(move |c| crate::store::disputes::answer(c, id, &text, &actor, Utc::now()))
+        .await
+    {
+        Ok(d) => see_other(&format!("/admin/invoices/{}", d.invoice_id)),
+        Err(e @ (Error::Invalid { .. } | Error::Conflict { .. })) => Err(Page::new(
+            actix_web::http::StatusCode::UNPROCESSABLE_ENTITY,
+            e.to_string(),
+        )),
+        Err(e) => Err(Page::from(e)),
+    }
 }
 
 #[derive(Template)]

@@ -123,6 +123,7 @@ struct Dashboard {
     bars: Vec<Bar>,
     failed_emails: i64,
     drafts: i64,
+    disputes: Vec<crate::store::disputes::Dispute>,
 }
 
 async fn dashboard(admin: Admin, state: web::Data<AppState>) -> PageResult {
@@ -133,7 +134,7 @@ async fn dashboard(admin: Admin, state: web::Data<AppState>) -> PageResult {
         first = first.prev();
     }
     let from = first.to_string();
-    let (mix, months, failed, drafts, book) = state
+    let (mix, months, failed, drafts, book, disputes) = state
         .db(move |c| {
             Ok((
                 reports::tier_mix(c)?,
@@ -141,6 +142,7 @@ async fn dashboard(admin: Admin, state: web::Data<AppState>) -> PageResult {
                 reports::failed_emails(c)?,
                 reports::draft_invoices(c)?,
                 prices::book(c, None)?,
+                crate::store::disputes::open_disputes(c)?,
             ))
         })
         .await?;
@@ -195,6 +197,7 @@ async fn dashboard(admin: Admin, state: web::Data<AppState>) -> PageResult {
         bars,
         failed_emails: failed,
         drafts,
+        disputes,
     })
 }
 

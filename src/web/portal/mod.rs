@@ -19,6 +19,7 @@ use crate::ledger::{Change, DisabledBy, KeyStatus};
 use crate::policy::Tier;
 use crate::secrets;
 use crate::store::audit::Actor;
+use crate::store::disputes::{self, Dispute};
 use crate::store::invoices::{self, InvoiceRow, InvoiceView};
 use crate::store::portal::{self, PortalUser};
 use crate::store::{accounts, developers, keys};
@@ -48,6 +49,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route("/invoices", web::get().to(invoice_list))
             .route("/invoices/{id}", web::get().to(invoice_page))
             .route("/invoices/{id}/csv", web::get().to(invoice_csv))
+            .route("/invoices/{id}/disputes", web::post().to(open_dispute))
             .route("/keys", web::get().to(key_list))
             .route("/keys/{id}/status", web::post().to(key_status))
             .default_service(web::to(|| async {
@@ -308,6 +310,35 @@ struct InvoicePage {
     email: String,
     csrf: String,
     v: InvoiceView,
+    disputes: Vec<Dispute>,
+    error: Option<String>,
+    sent: bool,
+}
+
+async fn show_invoice(
+    state: &AppState,
+    member: &Member,
+    id: i64,
+    error: Option<String>,
+    sent: bool,
+) -> PageResult {
+    let v = own_invoice(state, member, id).await?;
+    let disputes = state
+        .db(move |c| disputes::for_invoice(c, InvoiceId(id)))
+        .await?;
+    let failed = error.is_some();
+    let mut page = html(InvoicePage {
+        email: member.user.email.clone(),
+        csrf: member.csrf.clone(),
+        v,
+        disputes,
+        error,
+        sent,
+    })?;
+    if failed {
+        *page.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
+    }
+    Ok(page)
 }
 
 async fn invoice_page(
@@ -315,12 +346,48 @@ async fn invoice_page(
     member: Member,
     id: web::Path<i64>,
 ) -> PageResult {
-    let v = own_invoice(&state, &member, id.into_inner()).await?;
-    html(InvoicePage {
-        email: member.user.email.clone(),
-        csrf: member.csrf.clone(),
-        v,
-    })
+    show_invoice(&state, &member, id.into_inner(), None, false).await
+}
+
+/// Disputes a charge, on the invoice where the practice reads it.
+async fn open_dispute(
+    state: web::Data<AppState>,
+    member: Member,
+    id: web::Path<i64>,
+    body: web::Bytes,
+) -> PageResult {
+    let form = Form::parse(&body)?;
+    member.check(&form)?;
+    let id = id.into_inner();
+    own_invoice(&state, &member, id).await?;
+    let line = form.value("line").and_then(|l| l.parse::<i64>().ok());
+    let message = form.get("message").unwrap_or_default().to_owned();
+    let (account, user, actor) = (
+        member.account(),
+        member.user.id,
+        Actor::portal(&member.user.email),
+    );
+    match state
+        .db(move |c| {
+            disputes::open(
+                c,
+                account,
+                user,
+                InvoiceId(id),
+                line,
+                &message,
+                &actor,
+                Utc::now(),
+            )
+        })
+        .await
+    {
+        Ok(_) => show_invoice(&state, &member, id, None, true).await,
+        Err(e @ Error::Invalid { .. }) => {
+            show_invoice(&state, &member, id, Some(e.to_string()), false).await
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// The invoice's lines as CSV; the amounts add up to the total.
