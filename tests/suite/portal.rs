@@ -545,3 +545,55 @@ fn a_practice_disputes_a_charge_and_reads_the_answer() {
     .body;
     assert!(read.contains("The key stayed enabled until the 30th"));
 }
+
+#[test]
+fn staff_invite_practice_admins_from_the_practice_page() {
+    let app = TestApp::start();
+    let (a, _, _, _) = practice(&app, "Alpha Dental");
+    let login = app
+        .agent
+        .post(&app.server.url("/admin/login"))
+        .send_form(&[("email", "root@keybill.test"), ("password", &app.password)]);
+    let login = match login {
+        Ok(r) | Err(ureq::Error::Status(_, r)) => r,
+        Err(e) => panic!("{e}"),
+    };
+    let staff = login
+        .header("Set-Cookie")
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let page_path = format!("/admin/accounts/{}", a.account_id);
+    let page = app
+        .agent
+        .get(&app.server.url(&page_path))
+        .set("Cookie", &staff)
+        .call()
+        .unwrap()
+        .into_string()
+        .unwrap();
+    let at = page.find("name=\"csrf\" value=\"").unwrap() + 19;
+    let csrf = page[at..at + 32].to_owned();
+    let post = |email: &str| {
+        let r = app
+            .agent
+            .post(&app.server.url(&format!("{page_path}/portal-users")))
+            .set("Cookie", &staff)
+            .send_form(&[("csrf", &csrf), ("email", email)]);
+        match r {
+            Ok(r) | Err(ureq::Error::Status(_, r)) => (r.status(), r.into_string().unwrap()),
+            Err(e) => panic!("{e}"),
+        }
+    };
+    let (status, body) = post("not-an-email");
+    assert_eq!(status, 422);
+    assert!(body.contains("field-error"));
+    let (status, body) = post("office@alpha.test");
+    assert_eq!(status, 200);
+    let at = body.find("shown this once: <code>").unwrap() + 23;
+    let link = &body[at..body[at..].find("</code>").unwrap() + at];
+    assert!(body.contains("office@alpha.test") && body.contains("(invited)"));
+    join(&app, link, "office@alpha.test");
+}

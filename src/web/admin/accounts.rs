@@ -23,7 +23,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/accounts/{id}", web::get().to(detail))
         .route("/accounts/{id}/locations", web::post().to(add_location))
         .route("/accounts/{id}/keys", web::post().to(add_key))
-        .route("/accounts/{id}/prices", web::post().to(set_price));
+        .route("/accounts/{id}/prices", web::post().to(set_price))
+        .route(
+            "/accounts/{id}/portal-users",
+            web::post().to(invite_portal_user),
+        );
 }
 
 const PAGE: i64 = 50;
@@ -145,6 +149,8 @@ struct DetailPage {
     developers: Vec<developers::Developer>,
     prices: Vec<PriceRow>,
     invoices: Vec<invoices::InvoiceRow>,
+    portal_users: Vec<crate::store::portal::PortalUser>,
+    invite_link: Option<String>,
     groups: Vec<PermissionGroup>,
     items: Vec<&'static str>,
     error: Option<String>,
@@ -155,8 +161,9 @@ async fn render_detail(
     state: &AppState,
     id: AccountId,
     error: Option<String>,
+    invite_link: Option<String>,
 ) -> PageResult {
-    let (account, locations, keys, developers, own, invoices) = state
+    let (account, locations, keys, developers, own, invoices, portal_users) = state
         .db(move |c| {
             let account = accounts::get(c, id)?;
             let filter = invoices::Filter {
@@ -170,6 +177,7 @@ async fn render_detail(
                 developers::list(c, 500, 0)?,
                 prices::list_for_account(c, id)?,
                 invoices::list(c, &filter, 24, 0)?,
+                crate::store::portal::for_account(c, id)?,
             ))
         })
         .await?;
@@ -202,6 +210,8 @@ async fn render_detail(
         developers,
         prices,
         invoices,
+        portal_users,
+        invite_link,
         groups: permission_groups(PermissionSet::EMPTY.with(crate::policy::Permission::ReadAll)),
         items: Item::ALL.iter().map(|i| i.as_str()).collect(),
         error,
@@ -210,7 +220,7 @@ async fn render_detail(
 
 async fn detail(admin: Admin, state: web::Data<AppState>, id: web::Path<i64>) -> PageResult {
     admin.require(Role::Support)?;
-    render_detail(&admin, &state, AccountId(id.into_inner()), None).await
+    render_detail(&admin, &state, AccountId(id.into_inner()), None, None).await
 }
 
 /// Runs a change; on refusal shows the page again with the reason.
@@ -223,7 +233,7 @@ async fn or_show(
     match result {
         Ok(()) => see_other(&format!("/admin/accounts/{id}")),
         Err(e @ (Error::Invalid { .. } | Error::Conflict { .. })) => {
-            let mut page = render_detail(admin, state, id, Some(e.to_string())).await?;
+            let mut page = render_detail(admin, state, id, Some(e.to_string()), None).await?;
             *page.status_mut() = actix_web::http::StatusCode::UNPROCESSABLE_ENTITY;
             Ok(page)
         }
@@ -320,6 +330,31 @@ async fn set_price(
         }
     };
     or_show(&admin, &state, account, result).await
+}
+
+/// Invites a practice admin to the portal; the link is emailed, and shown once here.
+async fn invite_portal_user(
+    admin: Admin,
+    state: web::Data<AppState>,
+    id: web::Path<i64>,
+    body: web::Bytes,
+) -> PageResult {
+    admin.require(Role::Support)?;
+    let form = Form::parse(&body)?;
+    admin.check(&form)?;
+    let account = AccountId(id.into_inner());
+    let email = match validate::email("email", form.get("email").unwrap_or_default()) {
+        Ok(e) => e,
+        Err(e) => return or_show(&admin, &state, account, Err(e)).await,
+    };
+    let (actor, url) = (admin.actor.clone(), state.config.public_url());
+    match state
+        .db(move |c| crate::store::portal::invite(c, account, &email, &url, &actor, Utc::now()))
+        .await
+    {
+        Ok((_, link)) => render_detail(&admin, &state, account, None, Some(link)).await,
+        Err(e) => or_show(&admin, &state, account, Err(e)).await,
+    }
 }
 
 /// A price form: item, monthly price, effective from.
