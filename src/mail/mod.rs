@@ -138,3 +138,45 @@ impl LinkEmail {
         }
     }
 }
+
+/// A reminder that an issued statement is past due.
+pub struct Reminder {
+    pub account_name: String,
+    pub recipient: String,
+    pub number: String,
+    pub month: String,
+    pub balance: Money,
+    pub due_date: String,
+    pub portal_url: String,
+}
+
+#[derive(Template)]
+#[template(path = "email/reminder.txt")]
+struct ReminderText<'a> {
+    r: &'a Reminder,
+}
+
+#[derive(Template)]
+#[template(path = "email/reminder.html")]
+struct ReminderHtml<'a> {
+    r: &'a Reminder,
+}
+
+impl Reminder {
+    pub fn render(&self) -> OutgoingEmail {
+        OutgoingEmail {
+            kind: "reminder",
+            recipient: self.recipient.clone(),
+            subject: format!(
+                "Reminder: statement {} for {} is past due (${} USD)",
+                self.number, self.month, self.balance
+            ),
+            text: ReminderText { r: self }
+                .render()
+                .expect("reminder text template renders"),
+            html: ReminderHtml { r: self }
+                .render()
+                .expect("reminder HTML template renders"),
+        }
+    }
+}

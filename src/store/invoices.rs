@@ -1064,3 +1064,44 @@ pub fn pay(
         get(conn, id)
     })
 }
+
+/// Queues a reminder for each issued, unpaid invoice more than `DUE_DAYS` past its
+/// issue that has none yet; returns how many. Safe to run any number of times, on any
+/// number of servers (the check and the insert share a write transaction).
+pub fn queue_reminders(
+    conn: &mut Db,
+    settings: &StatementSettings,
+    now: DateTime<Utc>,
+) -> Result<usize> {
+    use super::schema::outbox as queued;
+    super::write(conn, |conn| {
+        let reminded = queued::table
+            .filter(queued::kind.eq("reminder"))
+            .select(queued::invoice_id);
+        let overdue: Vec<InvoiceRow> = invoices::table
+            .filter(invoices::status.eq("issued"))
+            .filter(invoices::issued_at.le(to_db(now - Duration::days(DUE_DAYS))))
+            .filter(invoices::id.nullable().ne_all(reminded))
+            .select(InvoiceRow::as_select())
+            .load(conn)?;
+        for inv in &overdue {
+            let account = super::accounts::get(conn, AccountId(inv.account_id))?;
+            let issued = inv.issued_at.map_or(now, |t| t.and_utc());
+            let reminder = crate::mail::Reminder {
+                account_name: account.name,
+                recipient: account.billing_email,
+                number: inv.number.clone().unwrap_or_default(),
+                month: inv.month.clone(),
+                balance: inv.balance(),
+                due_date: (issued + Duration::days(DUE_DAYS)).date_naive().to_string(),
+                portal_url: format!(
+                    "{}/portal/invoices/{}",
+                    settings.portal_url.trim_end_matches('/'),
+                    inv.id
+                ),
+            };
+            outbox::enqueue(conn, &reminder.render(), Some(inv.id), now)?;
+        }
+        Ok(overdue.len())
+    })
+}

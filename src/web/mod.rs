@@ -150,8 +150,22 @@ fn spawn_mail_sender(
 ) {
     actix_web::rt::spawn(async move {
         let mut interval = actix_web::rt::time::interval(Duration::from_secs(1));
+        let mut ticks: u64 = 0;
         loop {
             interval.tick().await;
+            // Once a minute (and at start): reminders for statements past due.
+            if ticks % 60 == 0 {
+                let settings = crate::store::invoices::StatementSettings {
+                    portal_url: state.config.public_url(),
+                };
+                if let Err(e) = state
+                    .db(move |c| crate::store::invoices::queue_reminders(c, &settings, Utc::now()))
+                    .await
+                {
+                    tracing::warn!(error = %e, "reminders not queued");
+                }
+            }
+            ticks += 1;
             let (delivery, from) = (delivery.clone(), from.clone());
             let round = state
                 .db(move |c| crate::mail::sender::deliver_due(c, &delivery, &from, Utc::now()))

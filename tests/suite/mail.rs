@@ -177,3 +177,41 @@ fn with_the_smtp_server_down_the_statement_waits_and_arrives_once() {
     std::thread::sleep(Duration::from_millis(2500));
     assert_eq!(files_in(&new).len(), 1, "exactly once");
 }
+
+#[test]
+fn unpaid_statements_get_one_reminder_after_thirty_days() {
+    let app = TestApp::start();
+    let number = issue_one(&app);
+    let settings = keybill::store::invoices::StatementSettings {
+        portal_url: "http://portal.test".into(),
+    };
+    let queue = |days: i64| {
+        let when = chrono::Utc::now() + chrono::Duration::days(days);
+        keybill::store::invoices::queue_reminders(&mut app.db.connect(), &settings, when).unwrap()
+    };
+    assert_eq!(queue(29), 0, "not due yet");
+    assert_eq!(queue(31), 1);
+    assert_eq!(queue(32), 0, "one reminder per invoice");
+    use diesel::prelude::*;
+    diesel::table! { outbox (id) { id -> BigInt, kind -> Text, subject -> Text, body_text -> Text, } }
+    let (subject, text): (String, String) = outbox::table
+        .filter(outbox::kind.eq("reminder"))
+        .select((outbox::subject, outbox::body_text))
+        .first(&mut app.db.connect())
+        .unwrap();
+    assert_eq!(
+        subject,
+        format!("Reminder: statement {number} for 2026-09 is past due ($7.50 USD)")
+    );
+    assert!(text.contains("http://portal.test/portal/invoices/"));
+    // A paid invoice gets none.
+    let app2 = TestApp::start();
+    issue_one(&app2);
+    app2.post("/invoices/1/payments", json!({"amount": "7.50"}))
+        .expect(200);
+    let when = chrono::Utc::now() + chrono::Duration::days(40);
+    assert_eq!(
+        keybill::store::invoices::queue_reminders(&mut app2.db.connect(), &settings, when).unwrap(),
+        0
+    );
+}
