@@ -96,11 +96,14 @@ struct Day {
     add_ons: [bool; 2],
 }
 
-/// The billed days of each location in the month, index 0 being the 1st.
-fn billed_days(input: &AccountMonth<'_>) -> BTreeMap<LocationId, Vec<Day>> {
+/// The billed days of each location in the month up to `until`, index 0 being the 1st.
+fn billed_days(
+    input: &AccountMonth<'_>,
+    until: chrono::DateTime<chrono::Utc>,
+) -> BTreeMap<LocationId, Vec<Day>> {
     let days_in_month = input.month.days() as usize;
     let month_start = input.month.start(input.tz);
-    let month_end = input.month.end(input.tz);
+    let month_end = input.month.end(input.tz).min(until);
     let first = input.month.first_day();
     let mut by_location: BTreeMap<LocationId, Vec<Day>> = BTreeMap::new();
     for key in input.keys {
@@ -144,10 +147,19 @@ fn periods(dates: &[NaiveDate]) -> Vec<(NaiveDate, NaiveDate)> {
 
 /// The month's charges, or `None` when no day was billed.
 pub fn compute(input: &AccountMonth<'_>) -> Result<Option<Charges>, BillingError> {
+    compute_until(input, input.month.end(input.tz))
+}
+
+/// The charges as if the month ended at `until` (the days so far, each still priced at
+/// a 1/days-in-month share): "this month so far".
+pub fn compute_until(
+    input: &AccountMonth<'_>,
+    until: chrono::DateTime<chrono::Utc>,
+) -> Result<Option<Charges>, BillingError> {
     let d = input.month.days();
     let first = input.month.first_day();
     let mut lines = Vec::new();
-    for (location, days) in billed_days(input) {
+    for (location, days) in billed_days(input, until) {
         // (item, monthly price) -> billed dates, in date order.
         let mut groups: BTreeMap<(Item, Money), Vec<NaiveDate>> = BTreeMap::new();
         for (i, day) in days.iter().enumerate() {

@@ -500,3 +500,32 @@ fn allocation_gives_leftover_cents_to_the_largest_remainders() {
     );
     assert_eq!(cents(allocate(&[]).unwrap()), Vec::<i64>::new());
 }
+
+#[test]
+fn so_far_counts_the_days_up_to_now_at_the_full_month_rate() {
+    let k = key(
+        1,
+        "Comm",
+        L1,
+        &[(local("UTC", 2026, 3, 1, 0, 0), Change::Enabled)],
+    );
+    let input = AccountMonth {
+        tz: tz("UTC"),
+        month: Month::parse("2026-03").unwrap(),
+        keys: std::slice::from_ref(&k),
+        prices: &list_book(),
+    };
+    // On the 10th at noon: ten days billed so far (the 10th is touched), 10/31 of $15.
+    let c = compute_until(&input, local("UTC", 2026, 3, 10, 12, 0))
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        summary(&c),
+        [(1, "basic", "15.00".into(), 10, "4.84".into())]
+    );
+    assert_eq!(c.lines[0].days_in_month, 31);
+    assert_eq!(
+        compute_until(&input, local("UTC", 2026, 4, 5, 0, 0)).unwrap(),
+        compute(&input).unwrap()
+    );
+}

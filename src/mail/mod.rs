@@ -1,5 +1,6 @@
 //! Emails: what keybill sends, rendered from templates (subject, text, HTML).
 
+pub mod pdf;
 pub mod sender;
 
 use askama::Template;

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
-use lettre::message::{header, Mailbox, MultiPart, SinglePart};
+use lettre::message::{header, Attachment, Mailbox, MultiPart, SinglePart};
 use lettre::transport::smtp::SmtpTransport;
 use lettre::{FileTransport, Message, Transport};
 
@@ -98,29 +98,65 @@ pub fn claim(conn: &mut Db, now: DateTime<Utc>) -> Result<Vec<OutboxRow>> {
     })
 }
 
-fn build(row: &OutboxRow, from: &Mailbox) -> std::result::Result<Message, String> {
+/// A statement's PDF, rendered from its issued invoice (issued invoices never change,
+/// so the outbox keeps no copy).
+fn statement_pdf(
+    conn: &mut Db,
+    row: &OutboxRow,
+    portal_url: &str,
+) -> Result<Option<(String, Vec<u8>)>> {
+    let (Some(invoice), "statement") = (row.invoice_id, row.kind.as_str()) else {
+        return Ok(None);
+    };
+    let view = crate::store::invoices::get(conn, crate::ids::InvoiceId(invoice))?;
+    let account =
+        crate::store::accounts::get(conn, crate::ids::AccountId(view.invoice.account_id))?;
+    let settings = crate::store::invoices::StatementSettings {
+        portal_url: portal_url.to_owned(),
+    };
+    let statement = crate::store::invoices::statement(&view, &account, &settings, Utc::now());
+    Ok(Some((
+        format!("{}.pdf", statement.number),
+        super::pdf::statement(&statement),
+    )))
+}
+
+fn build(
+    row: &OutboxRow,
+    from: &Mailbox,
+    pdf: Option<(String, Vec<u8>)>,
+) -> std::result::Result<Message, String> {
     let to: Mailbox = row
         .recipient
         .parse()
         .map_err(|e| format!("bad recipient {}: {e}", row.recipient))?;
+    let bodies = MultiPart::alternative()
+        .singlepart(
+            SinglePart::builder()
+                .header(header::ContentType::TEXT_PLAIN)
+                .body(row.body_text.clone()),
+        )
+        .singlepart(
+            SinglePart::builder()
+                .header(header::ContentType::TEXT_HTML)
+                .body(row.body_html.clone()),
+        );
+    let body = match pdf {
+        None => bodies,
+        Some((name, bytes)) => {
+            let pdf_type =
+                header::ContentType::parse("application/pdf").map_err(|e| e.to_string())?;
+            MultiPart::mixed()
+                .multipart(bodies)
+                .singlepart(Attachment::new(name).body(bytes, pdf_type))
+        }
+    };
     Message::builder()
         .message_id(Some(row.message_id.clone()))
         .from(from.clone())
         .to(to)
         .subject(&row.subject)
-        .multipart(
-            MultiPart::alternative()
-                .singlepart(
-                    SinglePart::builder()
-                        .header(header::ContentType::TEXT_PLAIN)
-                        .body(row.body_text.clone()),
-                )
-                .singlepart(
-                    SinglePart::builder()
-                        .header(header::ContentType::TEXT_HTML)
-                        .body(row.body_html.clone()),
-                ),
-        )
+        .multipart(body)
         .map_err(|e| e.to_string())
 }
 
@@ -157,11 +193,13 @@ pub fn deliver_due(
     conn: &mut Db,
     delivery: &Delivery,
     from: &Mailbox,
+    portal_url: &str,
     now: DateTime<Utc>,
 ) -> Result<(usize, usize)> {
     let mut counts = (0, 0);
     for row in claim(conn, now)? {
-        let outcome = build(&row, from).and_then(|m| delivery.send(&m));
+        let pdf = statement_pdf(conn, &row, portal_url)?;
+        let outcome = build(&row, from, pdf).and_then(|m| delivery.send(&m));
         match &outcome {
             Ok(()) => counts.0 += 1,
             Err(e) => {

@@ -1105,3 +1105,53 @@ pub fn queue_reminders(
         Ok(overdue.len())
     })
 }
+
+/// This month so far for one account: what would be billed if the month ended now,
+/// with the names of its locations.
+pub fn so_far(
+    conn: &mut Db,
+    account: AccountId,
+    now: DateTime<Utc>,
+) -> Result<(Month, Option<Charges>, HashMap<i64, String>)> {
+    let acct = super::accounts::get(conn, account)?;
+    let tz = acct.tz();
+    let month = Month::of(crate::calendar::local_date(now, tz));
+    let rows: Vec<EventRow> = key_events::table
+        .inner_join(keys::table)
+        .filter(keys::account_id.eq(account.0))
+        .filter(key_events::effective_at.le(to_db(now)))
+        .order((
+            key_events::key_id.asc(),
+            key_events::effective_at.asc(),
+            key_events::id.asc(),
+        ))
+        .select(EventRow::as_select())
+        .load(conn)?;
+    let mut ledgers: Vec<KeyLedger> = Vec::new();
+    for e in &rows {
+        let event = e.to_event()?;
+        match ledgers.last_mut() {
+            Some(l) if l.key.0 == e.key_id => l.events.push(event),
+            _ => ledgers.push(KeyLedger {
+                key: KeyId(e.key_id),
+                events: vec![event],
+            }),
+        }
+    }
+    let book = super::prices::book(conn, Some(account))?;
+    let names = super::accounts::locations(conn, account)?
+        .into_iter()
+        .map(|l| (l.id, l.name))
+        .collect();
+    let charges = billing::compute_until(
+        &AccountMonth {
+            tz,
+            month,
+            keys: &ledgers,
+            prices: &book,
+        },
+        now,
+    )
+    .map_err(|e| Error::Internal(e.to_string()))?;
+    Ok((month, charges, names))
+}

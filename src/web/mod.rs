@@ -166,9 +166,11 @@ fn spawn_mail_sender(
                 }
             }
             ticks += 1;
-            let (delivery, from) = (delivery.clone(), from.clone());
+            let (delivery, from, url) = (delivery.clone(), from.clone(), state.config.public_url());
             let round = state
-                .db(move |c| crate::mail::sender::deliver_due(c, &delivery, &from, Utc::now()))
+                .db(move |c| {
+                    crate::mail::sender::deliver_due(c, &delivery, &from, &url, Utc::now())
+                })
                 .await;
             if let Err(e) = round {
                 tracing::warn!(error = %e, "mail round failed");

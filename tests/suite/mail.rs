@@ -79,6 +79,10 @@ fn assert_statement(raw: &str, number: &str) {
         "the arithmetic in the text body"
     );
     assert!(raw.contains("/portal/invoices/"), "a link to the portal");
+    assert!(
+        raw.contains("application/pdf") && raw.contains(&format!("{number}.pdf")),
+        "the PDF is attached"
+    );
 }
 
 #[test]
@@ -214,4 +218,90 @@ fn unpaid_statements_get_one_reminder_after_thirty_days() {
         keybill::store::invoices::queue_reminders(&mut app2.db.connect(), &settings, when).unwrap(),
         0
     );
+}
+
+#[test]
+fn two_servers_on_one_database_send_each_statement_once() {
+    match std::env::var("KEYBILL_TEST_SMTP").as_deref() {
+        Ok("aiosmtpd") => {}
+        _ => {
+            eprintln!("note: KEYBILL_TEST_SMTP=aiosmtpd is not set; .ci/run sets it");
+            return;
+        }
+    }
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mailbox = TempDir::new("maildir2");
+    let maildir = mailbox.0.join("box");
+    let _smtpd = Smtpd::start(port, &maildir);
+    let smtp = format!("smtp://127.0.0.1:{port}");
+    let app = TestApp::start_with(&[("KEYBILL_SMTP_URL", &smtp)]);
+    let _second = crate::helpers::Server::start(
+        &app.dir,
+        &[
+            ("KEYBILL_DATABASE_URL", &app.db.url),
+            ("KEYBILL_SMTP_URL", &smtp),
+        ],
+    );
+    // Six statements queued at once; both servers' senders race for them.
+    let seed = app.seed("UTC");
+    for i in 0..6 {
+        let account = app
+            .post("/accounts", json!({"name": format!("P{i}"), "billing_email": format!("p{i}@x.test"), "time_zone": "UTC"}))
+            .expect(201)["id"]
+            .as_i64()
+            .unwrap();
+        let location = app
+            .post(
+                &format!("/accounts/{account}/locations"),
+                json!({"name": "O"}),
+            )
+            .expect(201)["id"]
+            .as_i64()
+            .unwrap();
+        let s = Seed {
+            account_id: account,
+            location_id: location,
+            ..Seed {
+                developer_key: String::new(),
+                ..seed_copy(&seed)
+            }
+        };
+        let key = app.key(&s, &["Comm"], Some("2026-01-01T00:00:00Z"))["id"]
+            .as_i64()
+            .unwrap();
+        app.put(
+            &format!("/keys/{key}/location"),
+            json!({"location_id": location, "effective_at": "2026-01-01T00:00:00Z"}),
+        )
+        .expect(200);
+        app.post(
+            &format!("/keys/{key}/enable"),
+            json!({"effective_at": "2026-08-01T00:00:00Z"}),
+        )
+        .expect(200);
+    }
+    let run = app
+        .post("/bill-runs", json!({"month": "2026-08"}))
+        .expect(201);
+    for invoice in run["invoices"].as_array().unwrap() {
+        app.post(&format!("/invoices/{}/issue", invoice["id"]), json!({}))
+            .expect(200);
+    }
+    let new = maildir.join("new");
+    wait_for("six statements", 20, || files_in(&new).len() >= 6);
+    std::thread::sleep(Duration::from_millis(2500));
+    assert_eq!(files_in(&new).len(), 6, "each statement exactly once");
+}
+
+fn seed_copy(seed: &Seed) -> Seed {
+    Seed {
+        developer_id: seed.developer_id,
+        developer_key: seed.developer_key.clone(),
+        account_id: seed.account_id,
+        location_id: seed.location_id,
+    }
 }

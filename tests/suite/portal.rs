@@ -179,6 +179,8 @@ fn practices_see_only_their_own_objects() {
     for path in [
         format!("/portal/invoices/{b_issued}"),
         format!("/portal/invoices/{b_issued}/csv"),
+        format!("/portal/invoices/{b_issued}/pdf"),
+        format!("/portal/invoices/{a_draft}/pdf"),
         format!("/portal/invoices/{a_draft}"),
         format!("/portal/invoices/{a_draft}/csv"),
         "/portal/invoices/99999".to_owned(),
@@ -187,6 +189,10 @@ fn practices_see_only_their_own_objects() {
         assert_eq!(get(&path).status, 404, "{path}");
     }
     let keys = get("/portal/keys").body;
+    assert!(
+        keys.contains("full</span> $35.00") && keys.contains("allowed"),
+        "tier, price and usage"
+    );
     let csrf_at = keys.find("name=\"csrf\" value=\"").unwrap() + 19;
     let csrf = keys[csrf_at..csrf_at + 32].to_owned();
     let post = |p: &str, f: &[(&str, &str)]| call(&app, "POST", p, Some(&cookie), Some(f));
@@ -236,7 +242,9 @@ fn practices_see_only_their_own_objects() {
         "/portal/invoices",
         &format!("/portal/invoices/{a_issued}"),
         &format!("/portal/invoices/{a_issued}/csv"),
+        &format!("/portal/invoices/{a_issued}/pdf"),
         "/portal/keys",
+        "/portal/this-month",
     ] {
         let r = call(&app, "GET", path, None, None);
         assert_eq!(
@@ -596,4 +604,89 @@ fn staff_invite_practice_admins_from_the_practice_page() {
     let link = &body[at..body[at..].find("</code>").unwrap() + at];
     assert!(body.contains("office@alpha.test") && body.contains("(invited)"));
     join(&app, link, "office@alpha.test");
+}
+
+#[test]
+fn this_month_so_far_shows_the_running_charges() {
+    let app = TestApp::start();
+    let (a, _, _, _) = practice(&app, "Alpha Dental");
+    let cookie = join(
+        &app,
+        &invite(&app, a.account_id, "owner@alpha.test"),
+        "owner@alpha.test",
+    );
+    let page = call(&app, "GET", "/portal/this-month", Some(&cookie), None);
+    assert_eq!(page.status, 200);
+    // The key (full tier, $35) has been enabled since August: every day so far.
+    let today = chrono::Utc::now().date_naive();
+    use chrono::Datelike;
+    let days_in_month = keybill::calendar::Month::of(today).days();
+    let expected = format!("{}/{} × $35.00 = $", today.day(), days_in_month);
+    assert!(page.body.contains(&expected), "{expected} in {}", page.body);
+    assert!(page.body.contains(&today.format("%Y-%m").to_string()));
+    assert_eq!(
+        call(&app, "GET", "/portal/this-month", None, None).status,
+        303
+    );
+}
+
+#[test]
+fn the_statement_pdf_opens_and_shows_number_and_total() {
+    let app = TestApp::start();
+    let (a, _, issued, _) = practice(&app, "Alpha Dental");
+    let cookie = join(
+        &app,
+        &invite(&app, a.account_id, "owner@alpha.test"),
+        "owner@alpha.test",
+    );
+    let invoice = app.get(&format!("/invoices/{issued}")).body;
+    let (number, total) = (
+        invoice["number"].as_str().unwrap().to_owned(),
+        invoice["total"].as_str().unwrap().to_owned(),
+    );
+    let resp = app
+        .agent
+        .get(&app.server.url(&format!("/portal/invoices/{issued}/pdf")))
+        .set("Cookie", &format!("kb_portal={cookie}"))
+        .call()
+        .unwrap();
+    assert_eq!(resp.content_type(), "application/pdf");
+    let mut pdf = Vec::new();
+    std::io::Read::read_to_end(&mut resp.into_reader(), &mut pdf).unwrap();
+    assert!(pdf.starts_with(b"%PDF-"));
+    assert_eq!(
+        call(
+            &app,
+            "GET",
+            &format!("/portal/invoices/{issued}/pdf"),
+            None,
+            None
+        )
+        .status,
+        303
+    );
+    // Opened by a real PDF reader (poppler's pdftotext) when .ci/run names it.
+    if let Ok(pdftotext) = std::env::var("KEYBILL_TEST_PDFTOTEXT") {
+        let dir = crate::helpers::TempDir::new("pdf");
+        let file = dir.0.join("statement.pdf");
+        std::fs::write(&file, &pdf).unwrap();
+        let out = std::process::Command::new(pdftotext)
+            .arg(&file)
+            .arg("-")
+            .output()
+            .expect("pdftotext");
+        assert!(out.status.success(), "the PDF opens");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            text.contains(&number) && text.contains(&format!("${total} USD")),
+            "{text}"
+        );
+        assert!(
+            text.contains("× $35.00 = $"),
+            "each line's arithmetic: {text}"
+        );
+    } else {
+        let raw = String::from_utf8_lossy(&pdf);
+        assert!(raw.contains(&number) && raw.contains(&total));
+    }
 }

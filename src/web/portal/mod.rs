@@ -49,8 +49,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route("/invoices", web::get().to(invoice_list))
             .route("/invoices/{id}", web::get().to(invoice_page))
             .route("/invoices/{id}/csv", web::get().to(invoice_csv))
+            .route("/invoices/{id}/pdf", web::get().to(invoice_pdf))
             .route("/invoices/{id}/disputes", web::post().to(open_dispute))
             .route("/keys", web::get().to(key_list))
+            .route("/this-month", web::get().to(this_month))
             .route("/keys/{id}/status", web::post().to(key_status))
             .default_service(web::to(|| async {
                 Err::<HttpResponse, _>(Page::not_found())
@@ -390,6 +392,24 @@ async fn open_dispute(
     }
 }
 
+/// The statement as PDF.
+async fn invoice_pdf(state: web::Data<AppState>, member: Member, id: web::Path<i64>) -> PageResult {
+    let v = own_invoice(&state, &member, id.into_inner()).await?;
+    let account = member.account();
+    let acct = state.db(move |c| accounts::get(c, account)).await?;
+    let settings = invoices::StatementSettings {
+        portal_url: state.config.public_url(),
+    };
+    let statement = invoices::statement(&v, &acct, &settings, Utc::now());
+    Ok(HttpResponse::Ok()
+        .content_type("application/pdf")
+        .insert_header((
+            header::CONTENT_DISPOSITION,
+            format!("attachment; filename=\"{}.pdf\"", statement.number),
+        ))
+        .body(crate::mail::pdf::statement(&statement)))
+}
+
 /// The invoice's lines as CSV; the amounts add up to the total.
 async fn invoice_csv(state: web::Data<AppState>, member: Member, id: web::Path<i64>) -> PageResult {
     let v = own_invoice(&state, &member, id.into_inner()).await?;
@@ -434,11 +454,79 @@ async fn invoice_csv(state: web::Data<AppState>, member: Member, id: web::Path<i
         .body(body))
 }
 
+pub struct SoFarLine {
+    pub location: String,
+    pub item: &'static str,
+    pub arithmetic: String,
+    pub periods: String,
+    pub amount: crate::money::Money,
+}
+
+#[derive(Template)]
+#[template(path = "portal/this_month.html")]
+struct ThisMonthPage {
+    email: String,
+    csrf: String,
+    month: String,
+    lines: Vec<SoFarLine>,
+    total: crate::money::Money,
+}
+
+/// The charges that would be billed if the month ended now.
+async fn this_month(state: web::Data<AppState>, member: Member) -> PageResult {
+    let account = member.account();
+    let (month, charges, names) = state
+        .db(move |c| invoices::so_far(c, account, Utc::now()))
+        .await?;
+    let lines = charges
+        .as_ref()
+        .map(|c| {
+            c.lines
+                .iter()
+                .map(|l| SoFarLine {
+                    location: names.get(&l.location.0).cloned().unwrap_or_default(),
+                    item: l.item.as_str(),
+                    arithmetic: format!(
+                        "{}/{} × ${} = ${}",
+                        l.days, l.days_in_month, l.monthly_price, l.amount
+                    ),
+                    periods: l
+                        .periods
+                        .iter()
+                        .map(|(a, b)| {
+                            if a == b {
+                                a.to_string()
+                            } else {
+                                format!("{a} to {b}")
+                            }
+                        })
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    amount: l.amount,
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let total = charges.map_or(crate::money::Money::ZERO, |c| c.total);
+    html(ThisMonthPage {
+        email: member.user.email.clone(),
+        csrf: member.csrf.clone(),
+        month: month.to_string(),
+        lines,
+        total,
+    })
+}
+
 pub struct KeyRow {
     pub key: keys::Key,
     pub developer: String,
     pub location: String,
     pub tier: &'static str,
+    /// The tier's monthly price for this practice today (and add-ons).
+    pub price: String,
+    /// Requests answered in the last 30 days: allowed, refused.
+    pub allowed: i64,
+    pub refused: i64,
 }
 
 #[derive(Template)]
@@ -455,6 +543,10 @@ async fn render_keys(state: &AppState, member: &Member, error: Option<String>) -
     let rows = state
         .db(move |c| {
             let locations = accounts::locations(c, account)?;
+            let book = crate::store::prices::book(c, Some(account))?;
+            let tz = accounts::get(c, account)?.tz();
+            let today = crate::calendar::local_date(Utc::now(), tz);
+            let since = Utc::now().date_naive() - chrono::Duration::days(29);
             let mut rows = Vec::new();
             for key in keys::list_for_account(c, account)? {
                 let developer = developers::get(c, key.developer_id)?.name;
@@ -467,11 +559,33 @@ async fn render_keys(state: &AppState, member: &Member, error: Option<String>) -
                             .map(|x| x.name.clone())
                     })
                     .unwrap_or_else(|| "unassigned".into());
+                let tier = Tier::of(key.permissions);
+                let money = |item| {
+                    book.monthly(item, today)
+                        .map_or("no price".to_owned(), |m| format!("${m}"))
+                };
+                let mut price = money(crate::policy::Item::Tier(tier));
+                for add_on in crate::policy::AddOn::of(key.permissions) {
+                    price.push_str(&format!(
+                        " + {} {}",
+                        add_on,
+                        money(crate::policy::Item::AddOn(add_on))
+                    ));
+                }
+                let usage = crate::store::gate::usage(c, key.id, since)?;
+                let allowed = usage.iter().map(|(_, u)| u.allowed).sum();
+                let refused = usage
+                    .iter()
+                    .map(|(_, u)| u.denied + u.throttled + u.unauthorized)
+                    .sum();
                 rows.push(KeyRow {
-                    tier: Tier::of(key.permissions).as_str(),
+                    tier: tier.as_str(),
                     key,
                     developer,
                     location,
+                    price,
+                    allowed,
+                    refused,
                 });
             }
             Ok(rows)
