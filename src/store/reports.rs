@@ -60,6 +60,16 @@ pub fn failed_emails(conn: &mut Db) -> Result<i64> {
         .get_result(conn)?)
 }
 
+/// The emails that failed their last attempt (they are retried), newest first.
+pub fn failed_email_list(conn: &mut Db, limit: i64) -> Result<Vec<super::outbox::OutboxRow>> {
+    Ok(outbox::table
+        .filter(outbox::status.eq("failed"))
+        .order(outbox::id.desc())
+        .limit(limit)
+        .select(super::outbox::OutboxRow::as_select())
+        .load(conn)?)
+}
+
 pub fn draft_invoices(conn: &mut Db) -> Result<i64> {
     Ok(invoices::table
         .filter(invoices::status.eq("draft"))

@@ -134,6 +134,7 @@ fn pages_need_a_session_and_sign_out_ends_it() {
     let c = sign_in(&app, "root@keybill.test", &app.password);
     let home = c.get("/admin");
     assert_eq!(home.status, 200);
+    assert!(home.body.contains("<svg") && home.body.contains("Tier mix"));
     let csp = home
         .headers
         .iter()

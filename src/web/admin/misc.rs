@@ -103,6 +103,9 @@ pub struct TierRow {
     pub locations: i64,
     pub price: Money,
     pub revenue: Money,
+    /// The tier's segment of the tier-mix bar: x offset and width, of 600.
+    pub x: i64,
+    pub width: i64,
 }
 
 pub struct Bar {
@@ -124,6 +127,7 @@ struct Dashboard {
     failed_emails: i64,
     drafts: i64,
     disputes: Vec<crate::store::disputes::Dispute>,
+    failed_list: Vec<crate::store::outbox::OutboxRow>,
 }
 
 async fn dashboard(admin: Admin, state: web::Data<AppState>) -> PageResult {
@@ -134,7 +138,7 @@ async fn dashboard(admin: Admin, state: web::Data<AppState>) -> PageResult {
         first = first.prev();
     }
     let from = first.to_string();
-    let (mix, months, failed, drafts, book, disputes) = state
+    let (mix, months, failed, drafts, book, disputes, failed_list) = state
         .db(move |c| {
             Ok((
                 reports::tier_mix(c)?,
@@ -143,6 +147,7 @@ async fn dashboard(admin: Admin, state: web::Data<AppState>) -> PageResult {
                 reports::draft_invoices(c)?,
                 prices::book(c, None)?,
                 crate::store::disputes::open_disputes(c)?,
+                reports::failed_email_list(c, 20)?,
             ))
         })
         .await?;
@@ -156,9 +161,20 @@ async fn dashboard(admin: Admin, state: web::Data<AppState>) -> PageResult {
                 locations,
                 price,
                 revenue: Money::from_cents(price.cents() * locations),
+                x: 0,
+                width: 0,
             }
         })
         .collect();
+    // The tier mix as one bar: each tier's share of billable locations.
+    let mut tiers = tiers;
+    let all: i64 = tiers.iter().map(|t| t.locations).sum();
+    let mut x = 0;
+    for t in &mut tiers {
+        t.x = x;
+        t.width = (t.locations * 600).checked_div(all).unwrap_or(0);
+        x += t.width;
+    }
     let mrr = tiers.iter().map(|t| t.revenue).sum();
     let billable_locations = tiers.iter().map(|t| t.locations).sum();
     // Twelve bars, scaled to the largest month.
@@ -198,6 +214,7 @@ async fn dashboard(admin: Admin, state: web::Data<AppState>) -> PageResult {
         failed_emails: failed,
         drafts,
         disputes,
+        failed_list,
     })
 }
 
