@@ -98,9 +98,7 @@ impl Client<'_> {
 
     /// The CSRF token of this session, as the pages carry it.
     fn csrf(&self) -> String {
-        let page = self.get("/admin").body;
-        let at = page.find("name=\"csrf\" value=\"").expect("a CSRF field") + 19;
-        page[at..at + 32].to_owned()
+        crate::helpers::csrf_of(&self.get("/admin").body)
     }
 }
 

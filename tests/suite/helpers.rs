@@ -446,3 +446,31 @@ fn cli_secret(dir: &TempDir, db: &TestDb, args: &[&str]) -> String {
     );
     stdout.trim().to_owned()
 }
+
+/// The CSRF token a page's forms carry.
+pub fn csrf_of(page: &str) -> String {
+    let at = page.find("name=\"csrf\" value=\"").expect("a CSRF field") + 19;
+    page[at..at + 32].to_owned()
+}
+
+impl TestApp {
+    /// Signs a staff member in to the admin pages; returns the `Cookie` header value.
+    pub fn staff_cookie(&self, email: &str, password: &str) -> String {
+        let login = self
+            .agent
+            .post(&self.server.url("/admin/login"))
+            .send_form(&[("email", email), ("password", password)]);
+        let login = match login {
+            Ok(r) | Err(ureq::Error::Status(_, r)) => r,
+            Err(e) => panic!("{e}"),
+        };
+        assert_eq!(login.status(), 303, "signed in");
+        login
+            .header("Set-Cookie")
+            .expect("a session cookie")
+            .split(';')
+            .next()
+            .unwrap()
+            .to_owned()
+    }
+}

@@ -171,21 +171,7 @@ fn with_the_smtp_server_down_the_statement_waits_and_arrives_once() {
     wait_for("a failed attempt", 10, || state().1 >= 1);
     assert_eq!(state().0, "failed", "the failure is recorded");
     // ...and visible to staff.
-    let login = app
-        .agent
-        .post(&app.server.url("/admin/login"))
-        .send_form(&[("email", "root@keybill.test"), ("password", &app.password)]);
-    let login = match login {
-        Ok(r) | Err(ureq::Error::Status(_, r)) => r,
-        Err(e) => panic!("{e}"),
-    };
-    let staff = login
-        .header("Set-Cookie")
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_owned();
+    let staff = app.staff_cookie("root@keybill.test", &app.password);
     let dashboard = app
         .agent
         .get(&app.server.url("/admin"))

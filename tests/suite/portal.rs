@@ -2,7 +2,7 @@
 
 use serde_json::json;
 
-use crate::helpers::{Seed, TestApp};
+use crate::helpers::{csrf_of, Seed, TestApp};
 
 struct Reply {
     status: u16,
@@ -193,8 +193,7 @@ fn practices_see_only_their_own_objects() {
         keys.contains("full</span> $35.00") && keys.contains("allowed"),
         "tier, price and usage"
     );
-    let csrf_at = keys.find("name=\"csrf\" value=\"").unwrap() + 19;
-    let csrf = keys[csrf_at..csrf_at + 32].to_owned();
+    let csrf = csrf_of(&keys);
     let post = |p: &str, f: &[(&str, &str)]| call(&app, "POST", p, Some(&cookie), Some(f));
     assert_eq!(
         post(
@@ -450,8 +449,7 @@ fn a_practice_disputes_a_charge_and_reads_the_answer() {
         None,
     )
     .body;
-    let at = page.find("name=\"csrf\" value=\"").unwrap() + 19;
-    let csrf = page[at..at + 32].to_owned();
+    let csrf = csrf_of(&page);
     let dispute = |c: &str, message: &str| {
         call(
             &app,
@@ -479,8 +477,7 @@ fn a_practice_disputes_a_charge_and_reads_the_answer() {
         "owner@beta.test",
     );
     let keys = call(&app, "GET", "/portal/keys", Some(&other), None).body;
-    let at = keys.find("name=\"csrf\" value=\"").unwrap() + 19;
-    let other_csrf = keys[at..at + 32].to_owned();
+    let other_csrf = csrf_of(&keys);
     let foreign = call(
         &app,
         "POST",
@@ -497,21 +494,7 @@ fn a_practice_disputes_a_charge_and_reads_the_answer() {
         .unwrap()
         .trim()
         .to_owned();
-    let login = app
-        .agent
-        .post(&app.server.url("/admin/login"))
-        .send_form(&[("email", "money@keybill.test"), ("password", &password)]);
-    let login = match login {
-        Ok(r) | Err(ureq::Error::Status(_, r)) => r,
-        Err(e) => panic!("{e}"),
-    };
-    let staff = login
-        .header("Set-Cookie")
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_owned();
+    let staff = app.staff_cookie("money@keybill.test", &password);
     let staff_get = |p: &str| {
         app.agent
             .get(&app.server.url(p))
@@ -524,8 +507,7 @@ fn a_practice_disputes_a_charge_and_reads_the_answer() {
     let dashboard = staff_get("/admin");
     assert!(dashboard.contains("Open disputes (1)") && dashboard.contains("We closed the Office"));
     let invoice_page = staff_get(&format!("/admin/invoices/{issued}"));
-    let at = invoice_page.find("name=\"csrf\" value=\"").unwrap() + 19;
-    let staff_csrf = invoice_page[at..at + 32].to_owned();
+    let staff_csrf = csrf_of(&invoice_page);
     let answer = |text: &str| {
         let r = app
             .agent
@@ -558,21 +540,7 @@ fn a_practice_disputes_a_charge_and_reads_the_answer() {
 fn staff_invite_practice_admins_from_the_practice_page() {
     let app = TestApp::start();
     let (a, _, _, _) = practice(&app, "Alpha Dental");
-    let login = app
-        .agent
-        .post(&app.server.url("/admin/login"))
-        .send_form(&[("email", "root@keybill.test"), ("password", &app.password)]);
-    let login = match login {
-        Ok(r) | Err(ureq::Error::Status(_, r)) => r,
-        Err(e) => panic!("{e}"),
-    };
-    let staff = login
-        .header("Set-Cookie")
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_owned();
+    let staff = app.staff_cookie("root@keybill.test", &app.password);
     let page_path = format!("/admin/accounts/{}", a.account_id);
     let page = app
         .agent
@@ -582,8 +550,7 @@ fn staff_invite_practice_admins_from_the_practice_page() {
         .unwrap()
         .into_string()
         .unwrap();
-    let at = page.find("name=\"csrf\" value=\"").unwrap() + 19;
-    let csrf = page[at..at + 32].to_owned();
+    let csrf = csrf_of(&page);
     let post = |email: &str| {
         let r = app
             .agent
