@@ -444,3 +444,73 @@ fn the_demo_loads_once_and_completely() {
         .collect();
     assert_eq!(tiers.len(), 4, "keys in every tier: {tiers:?}");
 }
+
+#[test]
+fn sessions_expire() {
+    let app = TestApp::start();
+    let c = sign_in(&app, "root@keybill.test", &app.password);
+    let later = chrono::Utc::now() + chrono::Duration::hours(13);
+    let found = keybill::store::sessions::find(&mut app.db.connect(), &c.cookie, later).unwrap();
+    assert!(found.is_none(), "a staff session ends after 12 hours");
+    assert!(
+        keybill::store::sessions::find(&mut app.db.connect(), &c.cookie, chrono::Utc::now())
+            .unwrap()
+            .is_some()
+    );
+    let mut db = app.db.connect();
+    let account = app
+        .post(
+            "/accounts",
+            serde_json::json!({"name": "A", "billing_email": "a@a.test", "time_zone": "UTC"}),
+        )
+        .expect(201);
+    let (user, _) = keybill::store::portal::invite(
+        &mut db,
+        keybill::ids::AccountId(account["id"].as_i64().unwrap()),
+        "u@a.test",
+        "http://x",
+        &keybill::store::audit::Actor::cli(),
+        chrono::Utc::now(),
+    )
+    .unwrap();
+    let token =
+        keybill::store::portal::start_session(&mut db, user.id, chrono::Utc::now()).unwrap();
+    assert!(
+        keybill::store::portal::find_session(&mut db, &token, chrono::Utc::now())
+            .unwrap()
+            .is_some()
+    );
+    assert!(
+        keybill::store::portal::find_session(&mut db, &token, later)
+            .unwrap()
+            .is_none(),
+        "a portal session ends after 12 hours"
+    );
+}
+
+#[test]
+fn a_server_error_is_a_page_that_shows_nothing_internal() {
+    let app = TestApp::start();
+    let c = sign_in(&app, "root@keybill.test", &app.password);
+    use diesel::connection::SimpleConnection;
+    app.db
+        .connect()
+        .batch_execute("DROP TABLE audit_log")
+        .unwrap();
+    let broken = c.get("/admin/audit");
+    assert_eq!(broken.status, 500);
+    assert!(broken.body.contains("Something went wrong on our side"));
+    for leak in [
+        "audit_log",
+        "no such table",
+        "does not exist",
+        "diesel",
+        "panicked",
+    ] {
+        assert!(!broken.body.contains(leak), "{leak} shown to the user");
+    }
+    // The JSON API says as little.
+    let api = app.get("/audit");
+    assert_eq!((api.status, api.code()), (500, "internal"));
+    assert!(!api.body.to_string().contains("audit_log"));
+}
