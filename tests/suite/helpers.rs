@@ -95,8 +95,15 @@ impl Server {
         });
         let base = match addr_rx.recv_timeout(Duration::from_secs(30)) {
             Ok(Ok(url)) => url,
-            Ok(Err(line)) => panic!("server failed to start: {line}"),
-            Err(_) => panic!("server did not report its address"),
+            failed => {
+                // Never leave a half-started server behind.
+                let _ = child.kill();
+                let _ = child.wait();
+                match failed {
+                    Ok(Err(line)) => panic!("server failed to start: {line}"),
+                    _ => panic!("server did not report its address"),
+                }
+            }
         };
         Server {
             child,
