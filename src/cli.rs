@@ -304,13 +304,14 @@ fn bill_run(
             portal_url: config.public_url(),
         };
         let mut numbers = Vec::new();
-        for id in &summary.invoice_ids {
-            let view = invoices::get(&mut conn, InvoiceId(*id))?;
-            if view.invoice.status == "draft" {
-                let issued =
-                    invoices::issue(&mut conn, InvoiceId(*id), &settings, &actor, Utc::now())?;
-                numbers.push(issued.invoice.number.unwrap_or_default());
-            }
+        let drafts: Vec<i64> = invoices::rows_by_id(&mut conn, &summary.invoice_ids)?
+            .into_iter()
+            .filter(|i| i.status == "draft")
+            .map(|i| i.id)
+            .collect();
+        for id in drafts {
+            let issued = invoices::issue(&mut conn, InvoiceId(id), &settings, &actor, Utc::now())?;
+            numbers.push(issued.invoice.number.unwrap_or_default());
         }
         line.push_str(&format!("; issued {}", numbers.len()));
         if let (Some(first), Some(last)) = (numbers.first(), numbers.last()) {

@@ -179,32 +179,31 @@ fn row(conn: &mut Db, id: InvoiceId) -> Result<InvoiceRow> {
 
 pub fn get(conn: &mut Db, id: InvoiceId) -> Result<InvoiceView> {
     let invoice = row(conn, id)?;
-    view(conn, invoice)
+    let mut one = views(conn, vec![invoice])?;
+    one.pop()
+        .ok_or_else(|| Error::Internal(format!("invoice {id} vanished")))
 }
 
-fn view(conn: &mut Db, invoice: InvoiceRow) -> Result<InvoiceView> {
-    let account_name = accounts::table
-        .find(invoice.account_id)
-        .select(accounts::name)
-        .first(conn)?;
-    let lines = lines_of(conn, invoice.id)?;
-    let credit_note = credit_notes::table
-        .filter(credit_notes::invoice_id.eq(invoice.id))
-        .select(CreditNote::as_select())
-        .first(conn)
-        .optional()?;
-    let payments = payments::table
-        .filter(payments::invoice_id.eq(invoice.id))
-        .order(payments::id.asc())
-        .select(Payment::as_select())
-        .load(conn)?;
-    Ok(InvoiceView {
-        invoice,
-        account_name,
-        lines,
-        credit_note,
-        payments,
-    })
+/// Invoice rows by id, in id order (missing ids are skipped).
+pub fn rows_by_id(conn: &mut Db, ids: &[i64]) -> Result<Vec<InvoiceRow>> {
+    let mut rows = Vec::with_capacity(ids.len());
+    for chunk in ids.chunks(500) {
+        rows.extend(
+            invoices::table
+                .filter(invoices::id.eq_any(chunk))
+                .order(invoices::id.asc())
+                .select(InvoiceRow::as_select())
+                .load(conn)?,
+        );
+    }
+    rows.sort_by_key(|r| r.id);
+    Ok(rows)
+}
+
+/// Views of invoices by id, in id order.
+pub fn views_by_id(conn: &mut Db, ids: &[i64]) -> Result<Vec<InvoiceView>> {
+    let rows = rows_by_id(conn, ids)?;
+    views(conn, rows)
 }
 
 /// Filters of the invoice list.
@@ -233,9 +232,62 @@ pub fn list(conn: &mut Db, filter: &Filter, limit: i64, offset: i64) -> Result<V
         .load(conn)?)
 }
 
-/// Views of a list of invoices (for the API, which shows lines).
+/// Views of invoices, in the order given: lines, credit notes, payments and practice
+/// names are loaded together, four queries per 500 invoices rather than per invoice.
 pub fn views(conn: &mut Db, rows: Vec<InvoiceRow>) -> Result<Vec<InvoiceView>> {
-    rows.into_iter().map(|r| view(conn, r)).collect()
+    let mut out = Vec::with_capacity(rows.len());
+    let mut rows = rows.into_iter().peekable();
+    while rows.peek().is_some() {
+        let chunk: Vec<InvoiceRow> = rows.by_ref().take(500).collect();
+        let ids: Vec<i64> = chunk.iter().map(|r| r.id).collect();
+        let mut account_ids: Vec<i64> = chunk.iter().map(|r| r.account_id).collect();
+        account_ids.sort_unstable();
+        account_ids.dedup();
+        let names: HashMap<i64, String> = accounts::table
+            .filter(accounts::id.eq_any(&account_ids))
+            .select((accounts::id, accounts::name))
+            .load::<(i64, String)>(conn)?
+            .into_iter()
+            .collect();
+        let mut lines: HashMap<i64, Vec<LineRow>> = HashMap::new();
+        for (invoice, line) in invoice_lines::table
+            .filter(invoice_lines::invoice_id.eq_any(&ids))
+            .order((
+                invoice_lines::invoice_id.asc(),
+                invoice_lines::position.asc(),
+            ))
+            .select((invoice_lines::invoice_id, LineRow::as_select()))
+            .load::<(i64, LineRow)>(conn)?
+        {
+            lines.entry(invoice).or_default().push(line);
+        }
+        let mut notes: HashMap<i64, CreditNote> = credit_notes::table
+            .filter(credit_notes::invoice_id.eq_any(&ids))
+            .select(CreditNote::as_select())
+            .load::<CreditNote>(conn)?
+            .into_iter()
+            .map(|c| (c.invoice_id, c))
+            .collect();
+        let mut paid: HashMap<i64, Vec<Payment>> = HashMap::new();
+        for p in payments::table
+            .filter(payments::invoice_id.eq_any(&ids))
+            .order(payments::id.asc())
+            .select(Payment::as_select())
+            .load::<Payment>(conn)?
+        {
+            paid.entry(p.invoice_id).or_default().push(p);
+        }
+        for invoice in chunk {
+            out.push(InvoiceView {
+                account_name: names.get(&invoice.account_id).cloned().unwrap_or_default(),
+                lines: lines.remove(&invoice.id).unwrap_or_default(),
+                credit_note: notes.remove(&invoice.id),
+                payments: paid.remove(&invoice.id).unwrap_or_default(),
+                invoice,
+            });
+        }
+    }
+    Ok(out)
 }
 
 // ---------------------------------------------------------------------------

@@ -121,13 +121,11 @@ async fn run(admin: Admin, state: web::Data<AppState>, body: web::Bytes) -> Page
             let summary =
                 invoices::bill_run(&mut c, month, None, &actor, Utc::now(), &mut progress)?;
             // What changed against the previous drafts, for the re-run report.
-            let mut changed = Vec::new();
-            for id in &summary.invoice_ids {
-                let view = invoices::get(&mut c, InvoiceId(*id))?;
-                if view.invoice.bill_run_id == Some(summary.id) && view.invoice.revision > 1 {
-                    changed.push(view);
-                }
-            }
+            let redrafted: Vec<InvoiceRow> = invoices::rows_by_id(&mut c, &summary.invoice_ids)?
+                .into_iter()
+                .filter(|i| i.bill_run_id == Some(summary.id) && i.revision > 1)
+                .collect();
+            let changed = invoices::views(&mut c, redrafted)?;
             Ok::<_, Error>((summary, changed))
         })();
         let outcome = outcome.map_err(|e| match e {

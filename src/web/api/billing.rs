@@ -90,10 +90,7 @@ async fn create_bill_run(
         .db(move |c| {
             let summary =
                 invoices::bill_run(c, month, account, &actor, Utc::now(), &mut |_, _| {})?;
-            let mut views = Vec::with_capacity(summary.invoice_ids.len());
-            for id in &summary.invoice_ids {
-                views.push(invoices::get(c, InvoiceId(*id))?);
-            }
+            let views = invoices::views_by_id(c, &summary.invoice_ids)?;
             Ok((summary, views))
         })
         .await?;
