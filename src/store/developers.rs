@@ -82,6 +82,13 @@ pub fn list(conn: &mut Db, limit: i64, offset: i64) -> Result<Vec<Developer>> {
         .load(conn)?)
 }
 
+/// Every developer's id and name (a few dozen rows: vendors, not customers).
+pub fn names(conn: &mut Db) -> Result<Vec<(i64, String)>> {
+    Ok(developers::table
+        .select((developers::id, developers::name))
+        .load(conn)?)
+}
+
 pub fn count(conn: &mut Db) -> Result<i64> {
     Ok(developers::table.count().get_result(conn)?)
 }

@@ -152,3 +152,33 @@ pub fn usage(conn: &mut Db, key: KeyId, since: NaiveDate) -> Result<Vec<(NaiveDa
         ))
         .load(conn)?)
 }
+
+/// Usage of several keys from `since` on, summed per key (one query).
+pub fn usage_totals(
+    conn: &mut Db,
+    keys: &[i64],
+    since: NaiveDate,
+) -> Result<std::collections::HashMap<i64, Usage>> {
+    let rows: Vec<(i64, Usage)> = key_usage::table
+        .filter(key_usage::key_id.eq_any(keys))
+        .filter(key_usage::day.ge(since))
+        .select((
+            key_usage::key_id,
+            (
+                key_usage::allowed,
+                key_usage::denied,
+                key_usage::throttled,
+                key_usage::unauthorized,
+            ),
+        ))
+        .load(conn)?;
+    let mut totals = std::collections::HashMap::new();
+    for (key, u) in rows {
+        let t: &mut Usage = totals.entry(key).or_default();
+        t.allowed += u.allowed;
+        t.denied += u.denied;
+        t.throttled += u.throttled;
+        t.unauthorized += u.unauthorized;
+    }
+    Ok(totals)
+}

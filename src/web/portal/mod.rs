@@ -547,9 +547,17 @@ async fn render_keys(state: &AppState, member: &Member, error: Option<String>) -
             let tz = accounts::get(c, account)?.tz();
             let today = crate::calendar::local_date(Utc::now(), tz);
             let since = Utc::now().date_naive() - chrono::Duration::days(29);
+            let keys = keys::list_for_account(c, account)?;
+            let ids: Vec<i64> = keys.iter().map(|k| k.id.0).collect();
+            let usage = crate::store::gate::usage_totals(c, &ids, since)?;
+            let developers: std::collections::HashMap<i64, String> =
+                developers::names(c)?.into_iter().collect();
             let mut rows = Vec::new();
-            for key in keys::list_for_account(c, account)? {
-                let developer = developers::get(c, key.developer_id)?.name;
+            for key in keys {
+                let developer = developers
+                    .get(&key.developer_id.0)
+                    .cloned()
+                    .unwrap_or_default();
                 let location = key
                     .location_id
                     .and_then(|l| {
@@ -572,12 +580,8 @@ async fn render_keys(state: &AppState, member: &Member, error: Option<String>) -
                         money(crate::policy::Item::AddOn(add_on))
                     ));
                 }
-                let usage = crate::store::gate::usage(c, key.id, since)?;
-                let allowed = usage.iter().map(|(_, u)| u.allowed).sum();
-                let refused = usage
-                    .iter()
-                    .map(|(_, u)| u.denied + u.throttled + u.unauthorized)
-                    .sum();
+                let u = usage.get(&key.id.0).copied().unwrap_or_default();
+                let (allowed, refused) = (u.allowed, u.denied + u.throttled + u.unauthorized);
                 rows.push(KeyRow {
                     tier: tier.as_str(),
                     key,
