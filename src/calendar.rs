@@ -84,10 +84,6 @@ impl Month {
         self.last_day().day()
     }
 
-    pub fn days_iter(self) -> impl Iterator<Item = NaiveDate> {
-        self.first_day().iter_days().take(self.days() as usize)
-    }
-
     /// The instant the month starts in `tz`.
     pub fn start(self, tz: Tz) -> DateTime<Utc> {
         day_start(self.first_day(), tz)

@@ -98,13 +98,6 @@ impl Gate {
         self.epoch.elapsed().as_micros() as u64
     }
 
-    /// Whether the shared throttle is down and this server throttles alone.
-    pub fn throttle_degraded(&self) -> bool {
-        self.shared
-            .as_ref()
-            .is_some_and(SharedThrottle::is_degraded)
-    }
-
     /// Everything but the throttle: header, request line, key, status, permission.
     /// Counts nothing and consumes nothing (the policy tester uses it too).
     pub fn evaluate(&self, req: &CheckRequest<'_>) -> Result<(GateKey, Allowed, Mode), Verdict> {

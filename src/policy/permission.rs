@@ -109,10 +109,6 @@ impl PermissionSet {
         PermissionSet(bits & ((1 << Permission::ALL.len()) - 1))
     }
 
-    pub const fn bits(self) -> u16 {
-        self.0
-    }
-
     pub const fn contains(self, p: Permission) -> bool {
         self.0 & p.bit() != 0
     }
@@ -141,10 +137,6 @@ impl PermissionSet {
     /// The set without its special permissions (what the tier looks at).
     pub fn without_specials(self) -> Self {
         self.iter().filter(|p| !p.is_special()).collect()
-    }
-
-    pub fn specials(self) -> impl Iterator<Item = Permission> {
-        self.iter().filter(|p| p.is_special())
     }
 
     pub fn iter(self) -> impl Iterator<Item = Permission> {

@@ -88,7 +88,3 @@ pub fn names(conn: &mut Db) -> Result<Vec<(i64, String)>> {
         .select((developers::id, developers::name))
         .load(conn)?)
 }
-
-pub fn count(conn: &mut Db) -> Result<i64> {
-    Ok(developers::table.count().get_result(conn)?)
-}

@@ -398,21 +398,3 @@ pub fn list_for_account(conn: &mut Db, account: AccountId) -> Result<Vec<Key>> {
         .map(Key::try_from)
         .collect()
 }
-
-pub fn list_for_developer(
-    conn: &mut Db,
-    developer: DeveloperId,
-    limit: i64,
-    offset: i64,
-) -> Result<Vec<Key>> {
-    keys::table
-        .filter(keys::developer_id.eq(developer.0))
-        .order(keys::id.asc())
-        .limit(limit)
-        .offset(offset)
-        .select(KeyRow::as_select())
-        .load(conn)?
-        .into_iter()
-        .map(Key::try_from)
-        .collect()
-}
