@@ -99,8 +99,7 @@ async fn list(admin: Admin, state: web::Data<AppState>, q: web::Query<ListQuery>
 
 async fn create(admin: Admin, state: web::Data<AppState>, body: web::Bytes) -> PageResult {
     admin.require(Role::Support)?;
-    let form = Form::parse(&body)?;
-    admin.check(&form)?;
+    let form = admin.form(&body)?;
     let input = (|| {
         Ok::<_, Error>(accounts::NewAccount {
             name: validate::name("name", form.get("name").unwrap_or_default())?,
@@ -248,8 +247,7 @@ async fn add_location(
     body: web::Bytes,
 ) -> PageResult {
     admin.require(Role::Support)?;
-    let form = Form::parse(&body)?;
-    admin.check(&form)?;
+    let form = admin.form(&body)?;
     let id = AccountId(id.into_inner());
     let actor = admin.actor.clone();
     let name = validate::name("location name", form.get("name").unwrap_or_default());
@@ -271,8 +269,7 @@ async fn add_key(
     body: web::Bytes,
 ) -> PageResult {
     admin.require(Role::Support)?;
-    let form = Form::parse(&body)?;
-    admin.check(&form)?;
+    let form = admin.form(&body)?;
     let account = AccountId(id.into_inner());
     let tz = state.db(move |c| accounts::get(c, account)).await?.tz();
     let input = (|| {
@@ -314,8 +311,7 @@ async fn set_price(
     body: web::Bytes,
 ) -> PageResult {
     admin.require(Role::Billing)?;
-    let form = Form::parse(&body)?;
-    admin.check(&form)?;
+    let form = admin.form(&body)?;
     let account = AccountId(id.into_inner());
     let change = parse_price(&form);
     let actor = admin.actor.clone();
@@ -340,8 +336,7 @@ async fn invite_portal_user(
     body: web::Bytes,
 ) -> PageResult {
     admin.require(Role::Support)?;
-    let form = Form::parse(&body)?;
-    admin.check(&form)?;
+    let form = admin.form(&body)?;
     let account = AccountId(id.into_inner());
     let email = match validate::email("email", form.get("email").unwrap_or_default()) {
         Ok(e) => e,

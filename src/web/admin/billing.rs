@@ -6,7 +6,7 @@ use chrono::Utc;
 use serde::Deserialize;
 
 use super::accounts::parse_price;
-use super::{html, see_other, Admin, Form, Nav, Page, PageResult};
+use super::{html, see_other, Admin, Nav, Page, PageResult};
 use crate::calendar::Month;
 use crate::error::Error;
 use crate::ids::InvoiceId;
@@ -79,8 +79,7 @@ async fn bill_runs(admin: Admin, state: web::Data<AppState>) -> PageResult {
 
 async fn run(admin: Admin, state: web::Data<AppState>, body: web::Bytes) -> PageResult {
     admin.require(Role::Billing)?;
-    let form = Form::parse(&body)?;
-    admin.check(&form)?;
+    let form = admin.form(&body)?;
     let raw = form.value("month").unwrap_or_default().to_owned();
     let month = match Month::parse(&raw) {
         Ok(m) => m,
@@ -286,7 +285,7 @@ async fn issue(
     body: web::Bytes,
 ) -> PageResult {
     admin.require(Role::Billing)?;
-    admin.check(&Form::parse(&body)?)?;
+    admin.form(&body)?;
     let id = InvoiceId(id.into_inner());
     let settings = StatementSettings {
         portal_url: state.config.public_url(),
@@ -305,8 +304,7 @@ async fn pay(
     body: web::Bytes,
 ) -> PageResult {
     admin.require(Role::Billing)?;
-    let form = Form::parse(&body)?;
-    admin.check(&form)?;
+    let form = admin.form(&body)?;
     let id = InvoiceId(id.into_inner());
     let amount: Result<Money, Error> = form
         .get("amount")
@@ -328,8 +326,7 @@ async fn void(
     body: web::Bytes,
 ) -> PageResult {
     admin.require(Role::Billing)?;
-    let form = Form::parse(&body)?;
-    admin.check(&form)?;
+    let form = admin.form(&body)?;
     let id = InvoiceId(id.into_inner());
     if form.get("confirm") != Some("yes") {
         return show(&admin, &state, id, true, None).await;
@@ -349,8 +346,7 @@ async fn answer_dispute(
     body: web::Bytes,
 ) -> PageResult {
     admin.require(Role::Billing)?;
-    let form = Form::parse(&body)?;
-    admin.check(&form)?;
+    let form = admin.form(&body)?;
     let text = form.get("answer").unwrap_or_default().to_owned();
     let actor = admin.actor.clone();
     let id = id.into_inner();
@@ -387,8 +383,7 @@ async fn price_book(admin: Admin, state: web::Data<AppState>) -> PageResult {
 
 async fn set_list_price(admin: Admin, state: web::Data<AppState>, body: web::Bytes) -> PageResult {
     admin.require(Role::Billing)?;
-    let form = Form::parse(&body)?;
-    admin.check(&form)?;
+    let form = admin.form(&body)?;
     let change = parse_price(&form);
     let actor = admin.actor.clone();
     let result = match change {

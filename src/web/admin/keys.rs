@@ -317,8 +317,7 @@ async fn permissions(
     body: web::Bytes,
 ) -> PageResult {
     admin.require(Role::Support)?;
-    let form = Form::parse(&body)?;
-    admin.check(&form)?;
+    let form = admin.form(&body)?;
     let id = KeyId(id.into_inner());
     let set = PermissionSet::parse_names(form.all("permissions"))
         .map_err(|e| Error::invalid("unknown_permission", e.to_string()));
@@ -338,8 +337,7 @@ async fn status(
     body: web::Bytes,
 ) -> PageResult {
     admin.require(Role::Support)?;
-    let form = Form::parse(&body)?;
-    admin.check(&form)?;
+    let form = admin.form(&body)?;
     let change = match form.get("action") {
         Some("enable") => Ok(Change::Enabled),
         Some("disable") => DisabledBy::parse(form.get("by").unwrap_or("staff"))
@@ -357,8 +355,7 @@ async fn location(
     body: web::Bytes,
 ) -> PageResult {
     admin.require(Role::Support)?;
-    let form = Form::parse(&body)?;
-    admin.check(&form)?;
+    let form = admin.form(&body)?;
     let change = match form.value("location_id") {
         None => Ok(Change::LocationSet(None)),
         Some(v) => v

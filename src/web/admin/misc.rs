@@ -5,7 +5,7 @@ use askama::Template;
 use chrono::Utc;
 use serde::Deserialize;
 
-use super::{html, Admin, Form, Nav, PageResult};
+use super::{html, Admin, Nav, PageResult};
 use crate::calendar::Month;
 use crate::money::Money;
 use crate::policy::{self, Item, Mode, Request, Rule, Tier};
@@ -58,8 +58,7 @@ async fn staff_page(admin: Admin, state: web::Data<AppState>) -> PageResult {
 
 async fn add_staff(admin: Admin, state: web::Data<AppState>, body: web::Bytes) -> PageResult {
     admin.require(Role::Admin)?;
-    let form = Form::parse(&body)?;
-    admin.check(&form)?;
+    let form = admin.form(&body)?;
     let email = validate::email("email", form.get("email").unwrap_or_default());
     let role = Role::parse(form.get("role").unwrap_or_default());
     let (email, role) = match (email, role) {
@@ -87,8 +86,7 @@ async fn add_staff(admin: Admin, state: web::Data<AppState>, body: web::Bytes) -
 
 async fn issue_token(admin: Admin, state: web::Data<AppState>, body: web::Bytes) -> PageResult {
     admin.require(Role::Admin)?;
-    let form = Form::parse(&body)?;
-    admin.check(&form)?;
+    let form = admin.form(&body)?;
     let email = form.get("email").unwrap_or_default().to_owned();
     let actor = admin.actor.clone();
     let e = email.clone();
@@ -244,8 +242,7 @@ async fn create_developer(
     body: web::Bytes,
 ) -> PageResult {
     admin.require(Role::Support)?;
-    let form = Form::parse(&body)?;
-    admin.check(&form)?;
+    let form = admin.form(&body)?;
     let input = (|| {
         Ok::<_, crate::error::Error>(developers::NewDeveloper {
             name: validate::name("name", form.get("name").unwrap_or_default())?,

@@ -93,14 +93,9 @@ impl Admin {
         }
     }
 
-    /// Refuses a form whose CSRF token is not this session's.
-    pub fn check(&self, form: &Form) -> Result<(), Page> {
-        let sent = form.get("csrf").unwrap_or_default();
-        if secrets::constant_time_eq(sent.as_bytes(), self.csrf.as_bytes()) {
-            Ok(())
-        } else {
-            Err(Page::new(StatusCode::FORBIDDEN, "The form expired or came from elsewhere (CSRF check failed). Reload the page and try again."))
-        }
+    /// The posted form, if its CSRF token is this session's.
+    pub fn form(&self, body: &[u8]) -> Result<Form, Page> {
+        Form::checked(body, &self.csrf)
     }
 }
 
@@ -210,6 +205,20 @@ impl Form {
         serde_urlencoded::from_bytes(body)
             .map(Form)
             .map_err(|_| Page::new(StatusCode::BAD_REQUEST, "The form could not be read."))
+    }
+
+    /// Parses a form and refuses it (403) unless it carries the session's CSRF token.
+    pub fn checked(body: &[u8], csrf: &str) -> Result<Form, Page> {
+        let form = Form::parse(body)?;
+        let sent = form.get("csrf").unwrap_or_default();
+        if secrets::constant_time_eq(sent.as_bytes(), csrf.as_bytes()) {
+            Ok(form)
+        } else {
+            Err(Page::new(
+                StatusCode::FORBIDDEN,
+                "The form expired or came from elsewhere (CSRF check failed). Reload the page and try again.",
+            ))
+        }
     }
 
     pub fn get(&self, name: &str) -> Option<&str> {
@@ -475,7 +484,7 @@ async fn logout(
     admin: Admin,
     body: web::Bytes,
 ) -> PageResult {
-    admin.check(&Form::parse(&body)?)?;
+    admin.form(&body)?;
     if let Some(token) = req.cookie(COOKIE).map(|c| c.value().to_owned()) {
         state.db(move |c| sessions::end(c, &token)).await?;
     }

@@ -17,7 +17,6 @@ use crate::error::Error;
 use crate::ids::{AccountId, InvoiceId, KeyId};
 use crate::ledger::{Change, DisabledBy, KeyStatus};
 use crate::policy::Tier;
-use crate::secrets;
 use crate::store::audit::Actor;
 use crate::store::disputes::{self, Dispute};
 use crate::store::invoices::{self, InvoiceRow, InvoiceView};
@@ -71,16 +70,8 @@ impl Member {
         AccountId(self.user.account_id)
     }
 
-    fn check(&self, form: &Form) -> Result<(), Page> {
-        let sent = form.get("csrf").unwrap_or_default();
-        if secrets::constant_time_eq(sent.as_bytes(), self.csrf.as_bytes()) {
-            Ok(())
-        } else {
-            Err(Page::new(
-                StatusCode::FORBIDDEN,
-                "The form expired or came from elsewhere. Reload the page and try again.",
-            ))
-        }
+    fn form(&self, body: &[u8]) -> Result<Form, Page> {
+        Form::checked(body, &self.csrf)
     }
 }
 
@@ -174,7 +165,7 @@ async fn logout(
     member: Member,
     body: web::Bytes,
 ) -> PageResult {
-    member.check(&Form::parse(&body)?)?;
+    member.form(&body)?;
     if let Some(token) = req.cookie(COOKIE).map(|c| c.value().to_owned()) {
         state.db(move |c| portal::end_session(c, &token)).await?;
     }
@@ -358,8 +349,7 @@ async fn open_dispute(
     id: web::Path<i64>,
     body: web::Bytes,
 ) -> PageResult {
-    let form = Form::parse(&body)?;
-    member.check(&form)?;
+    let form = member.form(&body)?;
     let id = id.into_inner();
     own_invoice(&state, &member, id).await?;
     let line = form.value("line").and_then(|l| l.parse::<i64>().ok());
@@ -614,8 +604,7 @@ async fn key_status(
     id: web::Path<i64>,
     body: web::Bytes,
 ) -> PageResult {
-    let form = Form::parse(&body)?;
-    member.check(&form)?;
+    let form = member.form(&body)?;
     let id = KeyId(id.into_inner());
     let key = state
         .db(move |c| keys::get(c, id))
