@@ -101,68 +101,91 @@ impl Gate {
     /// Everything but the throttle: header, request line, key, status, permission.
     /// Counts nothing and consumes nothing (the policy tester uses it too).
     pub fn evaluate(&self, req: &CheckRequest<'_>) -> Result<(GateKey, Allowed, Mode), Verdict> {
+        self.judge(req).map_err(|(_, verdict)| verdict)
+    }
+
+    /// `evaluate`, also naming the key a refusal concerns once it has been found, so
+    /// usage is counted without looking the key up again.
+    fn judge(
+        &self,
+        req: &CheckRequest<'_>,
+    ) -> Result<(GateKey, Allowed, Mode), (Option<i64>, Verdict)> {
+        let unknown = |v: Verdict| (None, v);
         let (developer, customer) = match req.authorization {
             None => {
-                return Err(Verdict::Unauthorized(
+                return Err(unknown(Verdict::Unauthorized(
                     "missing Authorization: ODFHIR {DeveloperKey}/{CustomerKey}",
-                ))
+                )))
             }
             Some(h) => parse_authorization(h).ok_or_else(|| {
-                Verdict::Malformed(
+                unknown(Verdict::Malformed(
                     "malformed Authorization header: expected ODFHIR {DeveloperKey}/{CustomerKey}"
                         .into(),
-                )
+                ))
             })?,
         };
         let mode = match req.mode {
             None => Mode::Remote,
             Some(m) => Mode::parse(m.trim()).ok_or_else(|| {
-                Verdict::Malformed(
+                unknown(Verdict::Malformed(
                     "malformed X-Keybill-Mode: expected remote, local or service".into(),
-                )
+                ))
             })?,
         };
         let request = Request::parse(req.method, req.target)
-            .map_err(|e| Verdict::Malformed(format!("malformed request: {e}")))?;
+            .map_err(|e| unknown(Verdict::Malformed(format!("malformed request: {e}"))))?;
         let key = self
             .index
             .get(&secrets::digest(customer))
-            .ok_or(Verdict::Unauthorized("unknown customer key"))?;
+            .ok_or(unknown(Verdict::Unauthorized("unknown customer key")))?;
+        let refuse = |v: Verdict| (Some(key.id), v);
         let developer = secrets::digest(developer);
         if !secrets::constant_time_eq(&developer, &key.developer) {
-            return Err(Verdict::Unauthorized(
+            return Err(refuse(Verdict::Unauthorized(
                 if self.index.is_developer(&developer) {
                     "the customer key belongs to another developer"
                 } else {
                     "unknown developer key"
                 },
-            ));
+            )));
         }
         match key.status {
             KeyStatus::Enabled => {}
             KeyStatus::Pending => {
-                return Err(Verdict::Unauthorized("the key has not been enabled"))
+                return Err(refuse(Verdict::Unauthorized(
+                    "the key has not been enabled",
+                )))
             }
-            KeyStatus::Disabled(_) => return Err(Verdict::Unauthorized("the key is disabled")),
+            KeyStatus::Disabled(_) => {
+                return Err(refuse(Verdict::Unauthorized("the key is disabled")))
+            }
         }
         if key.location_id.is_none() {
-            return Err(Verdict::Unauthorized(
+            return Err(refuse(Verdict::Unauthorized(
                 "the key is not assigned to a location",
-            ));
+            )));
         }
         match policy::decide(&request, key.permissions, mode) {
             Ok(allowed) => Ok((key, allowed, mode)),
-            Err(Denied::Missing(p)) => Err(Verdict::Forbidden(p)),
-            Err(Denied::Malformed(m)) => Err(Verdict::Malformed(format!("malformed request: {m}"))),
+            Err(Denied::Missing(p)) => Err(refuse(Verdict::Forbidden(p))),
+            Err(Denied::Malformed(m)) => Err(refuse(Verdict::Malformed(format!(
+                "malformed request: {m}"
+            )))),
         }
     }
 
     /// The whole decision, throttle included, counted in the key's usage.
     pub async fn check(&self, req: &CheckRequest<'_>) -> Verdict {
-        let (key, allowed, mode) = match self.evaluate(req) {
+        let (key, allowed, mode) = match self.judge(req) {
             Ok(found) => found,
-            Err(verdict) => {
-                if let Some(key) = self.key_of(req) {
+            Err((known, verdict)) => {
+                // A malformed request line is refused before the key is looked up;
+                // its usage is still counted against the key it names.
+                let key = match verdict {
+                    Verdict::Malformed(_) => known.or_else(|| self.key_of(req)),
+                    _ => known,
+                };
+                if let Some(key) = key {
                     let outcome = match verdict {
                         Verdict::Forbidden(_) => Outcome::Denied,
                         _ => Outcome::Unauthorized,
