@@ -18,7 +18,7 @@ use self::shared::{Shared, SharedThrottle};
 use self::throttle::LocalThrottle;
 use self::usage::{Outcome, UsageCounters};
 use crate::ledger::KeyStatus;
-use crate::policy::{self, Allowed, Denied, Mode, Permission, Request};
+use crate::policy::{self, Allowed, Denied, Mode, Permission, PermissionSet, Request};
 use crate::secrets;
 
 /// What the gateway sent, as raw header values.
@@ -58,6 +58,32 @@ pub struct Gate {
 
 /// The longest key or token keybill reads from a header.
 const MAX_SECRET: usize = 128;
+
+/// The gate's judgement of a key whose secrets checked out: status, assignment, then
+/// the permission the request needs (throttling aside). The policy tester shows staff
+/// this same judgement for a stored key.
+pub fn judge_state(
+    status: KeyStatus,
+    location: Option<i64>,
+    permissions: PermissionSet,
+    request: &Request<'_>,
+    mode: Mode,
+) -> Result<Allowed, Verdict> {
+    match status {
+        KeyStatus::Enabled => {}
+        KeyStatus::Pending => return Err(Verdict::Unauthorized("the key has not been enabled")),
+        KeyStatus::Disabled(_) => return Err(Verdict::Unauthorized("the key is disabled")),
+    }
+    if location.is_none() {
+        return Err(Verdict::Unauthorized(
+            "the key is not assigned to a location",
+        ));
+    }
+    policy::decide(request, permissions, mode).map_err(|denied| match denied {
+        Denied::Missing(p) => Verdict::Forbidden(p),
+        Denied::Malformed(m) => Verdict::Malformed(format!("malformed request: {m}")),
+    })
+}
 
 /// Splits at the first `sep` with a byte scan: these strings are short, and memchr's
 /// set-up costs more than it saves.
@@ -149,29 +175,9 @@ impl Gate {
                 },
             )));
         }
-        match key.status {
-            KeyStatus::Enabled => {}
-            KeyStatus::Pending => {
-                return Err(refuse(Verdict::Unauthorized(
-                    "the key has not been enabled",
-                )))
-            }
-            KeyStatus::Disabled(_) => {
-                return Err(refuse(Verdict::Unauthorized("the key is disabled")))
-            }
-        }
-        if key.location_id.is_none() {
-            return Err(refuse(Verdict::Unauthorized(
-                "the key is not assigned to a location",
-            )));
-        }
-        match policy::decide(&request, key.permissions, mode) {
-            Ok(allowed) => Ok((key, allowed, mode)),
-            Err(Denied::Missing(p)) => Err(refuse(Verdict::Forbidden(p))),
-            Err(Denied::Malformed(m)) => Err(refuse(Verdict::Malformed(format!(
-                "malformed request: {m}"
-            )))),
-        }
+        judge_state(key.status, key.location_id, key.permissions, &request, mode)
+            .map(|allowed| (key, allowed, mode))
+            .map_err(refuse)
     }
 
     /// The whole decision, throttle included, counted in the key's usage.

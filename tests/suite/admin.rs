@@ -514,3 +514,54 @@ fn a_server_error_is_a_page_that_shows_nothing_internal() {
     assert_eq!((api.status, api.code()), (500, "internal"));
     assert!(!api.body.to_string().contains("audit_log"));
 }
+
+#[test]
+fn the_policy_tester_judges_a_key_like_the_gate_without_using_its_throttle() {
+    let app = TestApp::start();
+    let c = sign_in(&app, "root@keybill.test", &app.password);
+    let seed = app.seed("UTC");
+    let key = app.key(&seed, &["ReadAll"], None);
+    let id = key["id"].as_i64().unwrap();
+    let auth = format!(
+        "ODFHIR {}/{}",
+        seed.developer_key,
+        key["customer_key"].as_str().unwrap()
+    );
+    let tester = |request: &str| {
+        c.get(&format!(
+            "/admin/policy?request={}&key={id}&mode=remote",
+            request.replace(' ', "+").replace('/', "%2F")
+        ))
+        .body
+    };
+    let page = tester("PUT /appointments/5/Break");
+    assert!(
+        page.contains("Needs <span class=\"status\">Comm</span>"),
+        "{page}"
+    );
+    assert!(page.contains("“Appointments PUT Break” under Comm"));
+    assert!(
+        page.contains("401: the key has not been enabled (status pending)"),
+        "{page}"
+    );
+    app.put(
+        &format!("/keys/{id}/location"),
+        serde_json::json!({"location_id": seed.location_id}),
+    )
+    .expect(200);
+    app.post(&format!("/keys/{id}/enable"), serde_json::json!({}))
+        .expect(200);
+    assert!(tester("PUT /appointments/5/Break").contains("403: the key lacks the Comm permission"));
+    for _ in 0..3 {
+        assert!(tester("GET /patients").contains("204: allowed by ReadAll (largest page 100)"));
+    }
+    // Testing used none of the key's throttle: the gateway's first request passes.
+    let first = app
+        .agent
+        .get(&app.server.url("/authz"))
+        .set("Authorization", &auth)
+        .set("X-Original-Method", "GET")
+        .set("X-Original-URI", "/patients")
+        .call();
+    assert_eq!(first.map(|r| r.status()).unwrap_or(0), 204);
+}

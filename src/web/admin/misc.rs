@@ -7,6 +7,7 @@ use serde::Deserialize;
 
 use super::{html, Admin, Nav, PageResult};
 use crate::calendar::Month;
+use crate::gate::{judge_state, Verdict};
 use crate::money::Money;
 use crate::policy::{self, Item, Mode, Request, Rule, Tier};
 use crate::store::staff::Role;
@@ -360,23 +361,24 @@ async fn policy_tester(
         let found = state.db(move |c| keys::get(c, crate::ids::KeyId(id))).await;
         match found {
             Ok(k) => {
-                // The stored state, judged exactly as the gate would judge it.
+                // The stored state, judged by the gate's own rules.
                 let mode = Mode::parse(&mode).unwrap_or_default();
-                let verdict = if k.status != crate::ledger::KeyStatus::Enabled {
-                    (false, format!("401: the key is {}", k.status))
-                } else if k.location_id.is_none() {
-                    (false, "401: the key is not assigned to a location".into())
-                } else {
-                    match policy::decide(&parsed, k.permissions, mode) {
-                        Ok(a) => (
-                            true,
-                            format!(
-                                "204: allowed by {} (largest page {})",
-                                a.permission, a.max_limit
-                            ),
+                let location = k.location_id.map(|l| l.0);
+                let verdict = match judge_state(k.status, location, k.permissions, &parsed, mode) {
+                    Ok(a) => (
+                        true,
+                        format!(
+                            "204: allowed by {} (largest page {})",
+                            a.permission, a.max_limit
                         ),
-                        Err(e) => (false, format!("403: {e}")),
+                    ),
+                    Err(Verdict::Unauthorized(why)) => {
+                        (false, format!("401: {why} (status {})", k.status))
                     }
+                    Err(Verdict::Forbidden(p)) => {
+                        (false, format!("403: the key lacks the {p} permission"))
+                    }
+                    Err(other) => (false, format!("{other:?}")),
                 };
                 answer.verdict = Some(verdict);
             }
