@@ -283,11 +283,12 @@ async fn apply(
     form: &Form,
     change: Result<Change, Error>,
 ) -> PageResult {
-    let account_tz = {
-        let key = state.db(move |c| keys::get(c, id)).await?;
-        let account = key.account_id;
-        state.db(move |c| accounts::get(c, account)).await?.tz()
-    };
+    let account_tz = state
+        .db(move |c| {
+            let key = keys::get(c, id)?;
+            Ok(accounts::get(c, key.account_id)?.tz())
+        })
+        .await?;
     let note = validate::label("note", form.get("note").unwrap_or_default());
     let inputs = change.and_then(|c| Ok((c, effective_at(form, account_tz)?, note?)));
     let (change, at, note) = match inputs {
